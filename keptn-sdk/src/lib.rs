@@ -1,0 +1,3 @@
+//! keptn-sdk placeholder
+pub mod event;
+pub use event::KeptnEvent;
