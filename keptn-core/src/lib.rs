@@ -1,1 +1,15 @@
-//! keptn-core
+//! The Keptn control plane as a library.
+//!
+//! Module map (each module documents its own contract):
+//!
+//! - [`shipyard`]: the shipyard model, parsing, validation and 0.1 -> 0.2 conversion
+//! - [`orchestrator`]: the sequence state machine and its driver
+//! - [`datastore`]: the event store (SQLite, PostgreSQL, MongoDB)
+//! - [`configstore`]: the versioned configuration store (git, memory)
+//! - [`quality`]: SLO/SLI model and the lighthouse evaluation
+
+pub mod configstore;
+pub mod datastore;
+pub mod orchestrator;
+pub mod quality;
+pub mod shipyard;

@@ -1,3 +1,7 @@
-//! keptn-sdk placeholder
+//! The Keptn SDK: events, transports and task handlers for Keptn services.
+
 pub mod event;
-pub use event::KeptnEvent;
+pub mod transport;
+
+pub use event::{EventType, KeptnEvent, Phase};
+pub use transport::Transport;
