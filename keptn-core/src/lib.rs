@@ -2,12 +2,14 @@
 //!
 //! Module map (each module documents its own contract):
 //!
+//! - [`bus`]: the durable in-process bus of the embedded control plane
 //! - [`shipyard`]: the shipyard model, parsing, validation and 0.1 -> 0.2 conversion
 //! - [`orchestrator`]: the sequence state machine and its driver
 //! - [`datastore`]: the event store (SQLite, PostgreSQL, MongoDB)
 //! - [`configstore`]: the versioned configuration store (git, memory)
 //! - [`quality`]: SLO/SLI model and the lighthouse evaluation
 
+pub mod bus;
 pub mod configstore;
 pub mod datastore;
 pub mod orchestrator;
