@@ -1,5 +1,8 @@
 //! The Keptn SDK: events, transports and task handlers for Keptn services.
 
+pub mod api;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod event;
 pub mod transport;
 
