@@ -16,7 +16,11 @@ pub struct CreateProjectParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipyard: Option<String>,
     /// The git upstream URL.
-    #[serde(rename = "gitRemoteURL", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gitRemoteURL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub git_remote_url: Option<String>,
     /// The git user.
     #[serde(rename = "gitUser", default, skip_serializing_if = "Option::is_none")]
@@ -25,16 +29,32 @@ pub struct CreateProjectParams {
     #[serde(rename = "gitToken", default, skip_serializing_if = "Option::is_none")]
     pub git_token: Option<String>,
     /// The SSH private key, base64 (ssh remotes).
-    #[serde(rename = "gitPrivateKey", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gitPrivateKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub git_private_key: Option<String>,
     /// The passphrase of the SSH private key.
-    #[serde(rename = "gitPrivateKeyPass", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gitPrivateKeyPass",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub git_private_key_pass: Option<String>,
     /// The default branch of a new repository.
-    #[serde(rename = "gitDefaultBranch", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gitDefaultBranch",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub git_default_branch: Option<String>,
     /// Skip TLS verification of the upstream.
-    #[serde(rename = "insecureSkipTLS", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "insecureSkipTLS",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub insecure_skip_tls: Option<bool>,
 }
 
@@ -102,7 +122,11 @@ pub struct ExpandedStage {
     #[serde(rename = "parentStages", default)]
     pub parent_stages: Vec<String>,
     /// The newest event of the stage.
-    #[serde(rename = "lastEventContext", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastEventContext",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_event_context: Option<EventContextInfo>,
     /// The services.
     #[serde(default)]
@@ -131,7 +155,11 @@ pub struct ExpandedProject {
     #[serde(rename = "gitUser", default)]
     pub git_user: String,
     /// The newest event of the project.
-    #[serde(rename = "lastEventContext", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastEventContext",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_event_context: Option<EventContextInfo>,
     /// The stages.
     #[serde(default)]
@@ -274,13 +302,25 @@ pub struct SequenceStateStage {
     #[serde(default)]
     pub state: String,
     /// The newest evaluation.
-    #[serde(rename = "latestEvaluation", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "latestEvaluation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub latest_evaluation: Option<SequenceStateEvaluation>,
     /// The newest event.
-    #[serde(rename = "latestEvent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "latestEvent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub latest_event: Option<SequenceStateEvent>,
     /// The newest failed event.
-    #[serde(rename = "latestFailedEvent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "latestFailedEvent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub latest_failed_event: Option<SequenceStateEvent>,
 }
 
@@ -303,7 +343,11 @@ pub struct SequenceState {
     /// `timedOut`, ...).
     pub state: String,
     /// The problem title of a remediation.
-    #[serde(rename = "problemTitle", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "problemTitle",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub problem_title: String,
     /// The stages the sequence went through.
     #[serde(default)]

@@ -10,7 +10,11 @@ pub struct EventsPage {
     /// The events, newest first.
     pub events: Vec<KeptnEvent>,
     /// The key of the next page; absent on the last page.
-    #[serde(rename = "nextPageKey", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "nextPageKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub next_page_key: Option<String>,
     /// Items per page.
     #[serde(rename = "pageSize", default)]
@@ -31,7 +35,11 @@ pub struct EventsByType {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventQueryParams {
     /// Keptn context.
-    #[serde(rename = "keptnContext", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "keptnContext",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub keptn_context: Option<String>,
     /// Event type.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -55,7 +63,11 @@ pub struct EventQueryParams {
     #[serde(rename = "fromTime", default, skip_serializing_if = "Option::is_none")]
     pub from_time: Option<String>,
     /// Only events before this time (RFC 3339).
-    #[serde(rename = "beforeTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "beforeTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub before_time: Option<String>,
     /// Only the first event of each Keptn context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,7 +76,11 @@ pub struct EventQueryParams {
     #[serde(rename = "pageSize", default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u32>,
     /// The key of the page to read.
-    #[serde(rename = "nextPageKey", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "nextPageKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub next_page_key: Option<String>,
 }
 
@@ -75,7 +91,11 @@ pub struct EventsByTypeParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
     /// Leave out evaluations that were invalidated.
-    #[serde(rename = "excludeInvalidated", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "excludeInvalidated",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub exclude_invalidated: Option<bool>,
     /// Only events at or after this time (RFC 3339).
     #[serde(rename = "fromTime", default, skip_serializing_if = "Option::is_none")]

@@ -81,6 +81,10 @@ pub struct PageParams {
     #[serde(rename = "pageSize", default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u32>,
     /// The key of the page to read (a stringified offset).
-    #[serde(rename = "nextPageKey", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "nextPageKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub next_page_key: Option<String>,
 }

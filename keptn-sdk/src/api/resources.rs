@@ -9,7 +9,11 @@ pub struct Resource {
     #[serde(rename = "resourceURI")]
     pub resource_uri: String,
     /// The content, base64.
-    #[serde(rename = "resourceContent", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "resourceContent",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub resource_content: String,
 }
 
@@ -52,7 +56,11 @@ pub struct Resources {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceContent {
     /// The path (optional: the path of the URL is used).
-    #[serde(rename = "resourceURI", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceURI",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resource_uri: Option<String>,
     /// The content, base64.
     #[serde(rename = "resourceContent")]

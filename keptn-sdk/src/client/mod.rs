@@ -126,7 +126,11 @@ impl ApiClient {
         if !status.is_success() {
             return Err(ClientError::from_response(status, &bytes));
         }
-        let bytes = if bytes.is_empty() { &b"{}"[..] } else { &bytes[..] };
+        let bytes = if bytes.is_empty() {
+            &b"{}"[..]
+        } else {
+            &bytes[..]
+        };
         serde_json::from_slice(bytes).map_err(|e| ClientError::Decode {
             status: status.as_u16(),
             source: e,
@@ -170,7 +174,10 @@ impl ApiClient {
     /// `POST /controlPlane/v1/project`.
     pub async fn create_project(&self, params: &CreateProjectParams) -> Result<(), ClientError> {
         let _: Empty = self
-            .send(self.request(Method::POST, "/controlPlane/v1/project").json(params))
+            .send(
+                self.request(Method::POST, "/controlPlane/v1/project")
+                    .json(params),
+            )
             .await?;
         Ok(())
     }
@@ -178,7 +185,10 @@ impl ApiClient {
     /// `PUT /controlPlane/v1/project`.
     pub async fn update_project(&self, params: &CreateProjectParams) -> Result<(), ClientError> {
         let _: Empty = self
-            .send(self.request(Method::PUT, "/controlPlane/v1/project").json(params))
+            .send(
+                self.request(Method::PUT, "/controlPlane/v1/project")
+                    .json(params),
+            )
             .await?;
         Ok(())
     }
@@ -385,17 +395,17 @@ impl ApiClient {
 
     /// `PUT /controlPlane/v1/uniform/registration/{id}/ping`: heartbeat.
     pub async fn ping_integration(&self, id: &str) -> Result<Integration, ClientError> {
-        let path = format!(
-            "/controlPlane/v1/uniform/registration/{}/ping",
-            segment(id)
-        );
+        let path = format!("/controlPlane/v1/uniform/registration/{}/ping", segment(id));
         self.send(self.request(Method::PUT, &path)).await
     }
 
     /// `POST /controlPlane/v1/log`: reports integration log entries (errors).
     pub async fn send_logs(&self, logs: &CreateLogsParams) -> Result<(), ClientError> {
         let _: serde_json::Value = self
-            .send(self.request(Method::POST, "/controlPlane/v1/log").json(logs))
+            .send(
+                self.request(Method::POST, "/controlPlane/v1/log")
+                    .json(logs),
+            )
             .await?;
         Ok(())
     }

@@ -6,7 +6,7 @@ use reqwest::Method;
 
 use super::{ApiClient, ClientError, segment};
 use crate::api::{
-    Resource, ResourceContent, ResourceWithMetadata, Resources, ResourcesPage, ResourceWriteResult,
+    Resource, ResourceContent, ResourceWithMetadata, ResourceWriteResult, Resources, ResourcesPage,
 };
 
 /// Where resources live: a project, a stage of it, a service in a stage, or a service's default
@@ -144,7 +144,11 @@ impl ApiClient {
     }
 
     /// Deletes one resource.
-    pub async fn delete_resource(&self, scope: &ResourceScope, uri: &str) -> Result<(), ClientError> {
+    pub async fn delete_resource(
+        &self,
+        scope: &ResourceScope,
+        uri: &str,
+    ) -> Result<(), ClientError> {
         let path = format!("{}/{}", scope.path(), segment(uri));
         let _: serde_json::Value = self.send(self.request(Method::DELETE, &path)).await?;
         Ok(())
