@@ -81,6 +81,9 @@ pub enum Command {
     Version,
     /// Print a shell completion script.
     Completion(CompletionArgs),
+    /// Run the demo service of `keptn demo` (used by the local deployer).
+    #[command(name = "demo-service", hide = true)]
+    DemoService(crate::demo_service::DemoServiceArgs),
 }
 
 /// `keptn auth`
@@ -489,4 +492,14 @@ pub struct CompletionArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -3,7 +3,9 @@
 mod cli;
 mod commands;
 mod config;
+mod demo_service;
 mod output;
+mod signals;
 mod watch;
 
 use std::process::ExitCode;
@@ -30,7 +32,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let result = match cli.command {
+        Command::DemoService(args) => runtime.block_on(demo_service::run(args)).map(|()| 0),
+        _ => runtime.block_on(commands::run(cli)),
+    };
+    match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(err) => {
             eprintln!("Error: {err:#}");
