@@ -28,7 +28,7 @@
 //! parser rejects others), so the score is always a finite number from 0 to 100 and every
 //! reported number is finite.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use keptn_sdk::event::payload::ObjectiveStatus;
 use keptn_sdk::event::payload::{GetSliFinished, SliEvaluationResult, SliResult, SliTarget};
@@ -211,10 +211,10 @@ fn aggregate_history<'a>(slo: &Slo, previous: &'a [PreviousEvaluation]) -> HashM
 
 /// Indicators returned but used by no objective, in the order received, each once.
 fn additional_slis(slo: &Slo, values: &[SliResult]) -> Vec<String> {
+    let used: HashSet<&str> = slo.objectives.iter().map(|o| o.sli.as_str()).collect();
     let mut out: Vec<String> = Vec::new();
     for value in values {
-        let used = slo.objectives.iter().any(|o| o.sli == value.metric);
-        if !used && !out.contains(&value.metric) {
+        if !used.contains(value.metric.as_str()) && !out.contains(&value.metric) {
             out.push(value.metric.clone());
         }
     }

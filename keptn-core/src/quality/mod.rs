@@ -8,7 +8,7 @@
 //! 2. an SLI provider: [`SliFile::parse`] of `sli.yaml`, [`QueryContext::from_get_sli`] and
 //!    [`QueryContext::substitute`] for each indicator query;
 //! 3. on `get-sli.finished`: [`ComparisonQuery`] for the event store (or [`select_previous`]),
-//!    [`evaluate`], then [`EvaluationOutcome::finished`] with the raw SLO bytes.
+//!    [`evaluate()`], then [`EvaluationOutcome::finished`] with the raw SLO bytes.
 //!
 //! ```
 //! use keptn_core::quality::{evaluate, FinishedContext, SliReport, Slo};
