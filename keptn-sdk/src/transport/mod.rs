@@ -84,6 +84,19 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// Publishes one event.
     async fn publish(&self, event: &KeptnEvent) -> Result<(), TransportError>;
 
+    /// Publishes several events, in order. Transports that confirm each publish (JetStream, HTTP)
+    /// may keep many confirmations in flight; the call returns once every event is confirmed.
+    ///
+    /// On error some of the events may have been published (the error message says which one
+    /// failed); publishing the whole batch again is safe on transports that de-duplicate by event
+    /// id (JetStream) and harmless for consumers, which are idempotent on the event id.
+    async fn publish_batch(&self, events: &[KeptnEvent]) -> Result<(), TransportError> {
+        for event in events {
+            self.publish(event).await?;
+        }
+        Ok(())
+    }
+
     /// Subscribes to the events that match `options.pattern`.
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError>;
 }
@@ -92,6 +105,10 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
 impl<T: Transport + ?Sized> Transport for Arc<T> {
     async fn publish(&self, event: &KeptnEvent) -> Result<(), TransportError> {
         (**self).publish(event).await
+    }
+
+    async fn publish_batch(&self, events: &[KeptnEvent]) -> Result<(), TransportError> {
+        (**self).publish_batch(events).await
     }
 
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError> {
