@@ -36,7 +36,10 @@ fn typed<T: Serialize + DeserializeOwned>(name: &str, event: &KeptnEvent, extras
     );
     let mut merged = event.clone();
     merged.merge_data(&view).unwrap();
-    assert_eq!(&merged, event, "{name}: merging the typed view back changes the event");
+    assert_eq!(
+        &merged, event,
+        "{name}: merging the typed view back changes the event"
+    );
 }
 
 fn check_typed(name: &str, event: &KeptnEvent) {
@@ -81,7 +84,11 @@ fn golden_events_round_trip_through_json_typed_payloads_and_cloudevents() {
     for (name, event) in all {
         let expected = golden(name);
         // JSON: equal as values, unknown attributes and data fields included.
-        assert_eq!(serde_json::to_value(&event).unwrap(), expected, "{name}: JSON");
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            expected,
+            "{name}: JSON"
+        );
         let reparsed = KeptnEvent::from_json(&event.to_json()).unwrap();
         assert_eq!(reparsed, event, "{name}: JSON round trip");
         // Typed payloads.

@@ -32,8 +32,10 @@ fn event() -> KeptnEvent {
         .source("shipyard-controller")
         .git_commit_id("c0ffee")
         .extension("traceparent", "00-abc-def-01")
-        .data_json(json!({"project": "sockshop", "stage": "dev", "service": "carts",
-            "test": {"teststrategy": "performance"}}))
+        .data_json(
+            json!({"project": "sockshop", "stage": "dev", "service": "carts",
+            "test": {"teststrategy": "performance"}}),
+        )
         .build()
         .unwrap()
 }
@@ -85,7 +87,10 @@ async fn a_bad_event_is_answered_400_with_the_reason() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], 400);
     let message = body["message"].as_str().unwrap();
-    assert!(message.contains("missing required attribute `source`"), "{message}");
+    assert!(
+        message.contains("missing required attribute `source`"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -108,7 +113,12 @@ fn counting_server(statuses: Vec<u16>) -> (Router, Arc<AtomicUsize>) {
         post(move || {
             let n = counter.fetch_add(1, Ordering::SeqCst);
             let status = statuses.get(n).or(statuses.last()).copied().unwrap_or(200);
-            async move { (StatusCode::from_u16(status).unwrap(), "from the test server") }
+            async move {
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    "from the test server",
+                )
+            }
         }),
     );
     (app, count)
@@ -118,9 +128,12 @@ fn counting_server(statuses: Vec<u16>) -> (Router, Arc<AtomicUsize>) {
 async fn the_sender_retries_5xx_until_it_succeeds() {
     let (app, count) = counting_server(vec![503, 502, 200]);
     let base = serve(app).await;
-    let sender =
-        HttpTransport::new(HttpConfig::new().target(format!("{base}/")).retry(fast_retries()))
-            .unwrap();
+    let sender = HttpTransport::new(
+        HttpConfig::new()
+            .target(format!("{base}/"))
+            .retry(fast_retries()),
+    )
+    .unwrap();
     sender.publish(&event()).await.unwrap();
     assert_eq!(count.load(Ordering::SeqCst), 3);
 }
@@ -129,9 +142,12 @@ async fn the_sender_retries_5xx_until_it_succeeds() {
 async fn the_sender_gives_up_after_its_retries() {
     let (app, count) = counting_server(vec![500]);
     let base = serve(app).await;
-    let sender =
-        HttpTransport::new(HttpConfig::new().target(format!("{base}/")).retry(fast_retries()))
-            .unwrap();
+    let sender = HttpTransport::new(
+        HttpConfig::new()
+            .target(format!("{base}/"))
+            .retry(fast_retries()),
+    )
+    .unwrap();
     let err = sender.publish(&event()).await.unwrap_err();
     assert_eq!(err.kind(), TransportErrorKind::Publish);
     assert!(err.to_string().contains("from the test server"), "{err}");
@@ -142,9 +158,12 @@ async fn the_sender_gives_up_after_its_retries() {
 async fn a_4xx_answer_is_not_retried() {
     let (app, count) = counting_server(vec![422]);
     let base = serve(app).await;
-    let sender =
-        HttpTransport::new(HttpConfig::new().target(format!("{base}/")).retry(fast_retries()))
-            .unwrap();
+    let sender = HttpTransport::new(
+        HttpConfig::new()
+            .target(format!("{base}/"))
+            .retry(fast_retries()),
+    )
+    .unwrap();
     let err = sender.publish(&event()).await.unwrap_err();
     assert_eq!(err.kind(), TransportErrorKind::Rejected);
     assert_eq!(count.load(Ordering::SeqCst), 1);

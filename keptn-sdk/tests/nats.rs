@@ -15,7 +15,8 @@ use tokio::task::block_in_place;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn start_server() -> NatsServer {
-    block_in_place(NatsServer::start).expect("nats-server starts (see scripts/install-test-deps.sh)")
+    block_in_place(NatsServer::start)
+        .expect("nats-server starts (see scripts/install-test-deps.sh)")
 }
 
 fn config(server: &NatsServer) -> NatsConfig {
@@ -173,12 +174,18 @@ async fn an_undecodable_message_is_an_error_item_and_the_stream_goes_on() {
     let t = connect(config(&server)).await;
     let mut sub = subscribe(&t, "sh.keptn.>", None).await;
     t.jetstream()
-        .publish("sh.keptn.event.test.triggered", "{\"not\": \"an event\"}".into())
+        .publish(
+            "sh.keptn.event.test.triggered",
+            "{\"not\": \"an event\"}".into(),
+        )
         .await
         .unwrap()
         .await
         .unwrap();
-    let item = tokio::time::timeout(WAIT, sub.next()).await.unwrap().unwrap();
+    let item = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
     let err = item.unwrap_err();
     assert_eq!(err.subject, "sh.keptn.event.test.triggered");
     assert!(err.to_string().contains("specversion"), "{err}");
@@ -198,7 +205,10 @@ async fn publishing_and_delivering_go_on_after_the_server_is_killed_and_restarte
 
     block_in_place(|| server.kill()).unwrap();
     let during = event("test");
-    assert!(t.publish(&during).await.is_err(), "nobody stores events now");
+    assert!(
+        t.publish(&during).await.is_err(),
+        "nobody stores events now"
+    );
     block_in_place(|| server.restart()).unwrap();
 
     let after = event("test");

@@ -61,9 +61,7 @@ fn data(event: &KeptnEvent) -> EventData {
     event.event_data().expect("event data")
 }
 
-fn pass_handler(
-    task: &str,
-) -> impl TaskHandler<Data = Value> + use<> {
+fn pass_handler(task: &str) -> impl TaskHandler<Data = Value> + use<> {
     handler_fn(task, |_ctx: TaskContext, _data: Value| async {
         Ok::<_, HandlerError>(FinishedData::pass().with_message("done"))
     })
@@ -83,7 +81,10 @@ async fn triggered_gets_started_then_finished_then_ack() {
             Ok::<_, HandlerError>(
                 FinishedData::pass()
                     .with_message(format!("deployed {}", image.as_str().unwrap_or("?")))
-                    .with_field("deployment", serde_json::json!({"deploymentNames": ["direct"]})),
+                    .with_field(
+                        "deployment",
+                        serde_json::json!({"deploymentNames": ["direct"]}),
+                    ),
             )
         },
     );
@@ -246,9 +247,8 @@ async fn a_copy_that_arrives_while_the_handler_runs_is_nacked() {
             Ok::<_, HandlerError>(FinishedData::pass())
         }
     });
-    let runner = Running::start(
-        TaskRunner::new(transport, handler).duplicate_delay(Duration::from_secs(3)),
-    );
+    let runner =
+        Running::start(TaskRunner::new(transport, handler).duplicate_delay(Duration::from_secs(3)));
     let first = handle.inject(fixtures::test_triggered());
     next(&mut handle).await; // .started: the handler runs now
     let copy = handle.inject_attempt(fixtures::test_triggered(), 2);

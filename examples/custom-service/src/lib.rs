@@ -51,11 +51,14 @@ impl HttpProbeTester {
 
     fn target(&self, data: &TestTriggered) -> Option<String> {
         let deployment = data.deployment.as_ref()?;
-        let uri = [&deployment.deployment_uris_local, &deployment.deployment_uris_public]
-            .into_iter()
-            .flatten()
-            .flatten()
-            .find(|u| !u.is_empty())?;
+        let uri = [
+            &deployment.deployment_uris_local,
+            &deployment.deployment_uris_public,
+        ]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|u| !u.is_empty())?;
         Some(format!(
             "{}/{}",
             uri.trim_end_matches('/'),

@@ -17,7 +17,10 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn deployed_service() -> String {
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
-        .route("/broken", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }));
+        .route(
+            "/broken",
+            get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -103,7 +103,9 @@ mod tests {
 
     #[test]
     fn every_non_empty_list_must_match() {
-        let f = Filter::new().projects(["sockshop"]).stages(["dev", "staging"]);
+        let f = Filter::new()
+            .projects(["sockshop"])
+            .stages(["dev", "staging"]);
         assert!(f.matches(&event("sockshop", "dev", "carts")));
         assert!(f.matches(&event("sockshop", "staging", "orders")));
         assert!(!f.matches(&event("sockshop", "production", "carts")));

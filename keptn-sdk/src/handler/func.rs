@@ -73,6 +73,9 @@ where
     }
 
     async fn handle(&self, ctx: TaskContext, data: D) -> Result<TaskOutcome, HandlerError> {
-        (self.f)(ctx, data).await.map(Into::into).map_err(Into::into)
+        (self.f)(ctx, data)
+            .await
+            .map(Into::into)
+            .map_err(Into::into)
     }
 }

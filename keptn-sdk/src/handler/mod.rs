@@ -34,7 +34,7 @@
 //! let handler = handler_fn("test", |ctx: TaskContext, data: TestTriggered| async move {
 //!     let strategy = data.test.and_then(|t| t.test_strategy).unwrap_or_default();
 //!     ctx.status_changed(&format!("running {strategy} tests")).await?;
-//!     Ok::<_, std::io::Error>(FinishedData::pass().with_message("all tests passed"))
+//!     Ok::<_, keptn_sdk::HandlerError>(FinishedData::pass().with_message("all tests passed"))
 //! });
 //! let runner = TaskRunner::new(MemoryTransport::default(), handler).source("my-test-service");
 //! # drop(runner);

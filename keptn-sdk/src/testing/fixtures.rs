@@ -109,9 +109,7 @@ mod tests {
         let all = all();
         assert_eq!(all.len(), 30);
         for (name, event) in all {
-            event
-                .validate()
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            event.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(event.shkeptncontext, "a3e5f16d-8888-4720-82c7-6995062905c1");
         }
     }
@@ -119,6 +117,9 @@ mod tests {
     #[test]
     fn answers_point_at_their_trigger() {
         assert_eq!(test_finished().triggeredid, Some(test_triggered().id));
-        assert_eq!(delivery_finished().triggeredid, Some(delivery_triggered().id));
+        assert_eq!(
+            delivery_finished().triggeredid,
+            Some(delivery_triggered().id)
+        );
     }
 }

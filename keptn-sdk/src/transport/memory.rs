@@ -177,7 +177,11 @@ impl Inner {
 }
 
 /// Picks the next live member of `group` (round robin) whose pattern matches `subject`.
-fn pick_member(state: &mut State, group: &str, subject: Option<&str>) -> Option<mpsc::Sender<Item>> {
+fn pick_member(
+    state: &mut State,
+    group: &str,
+    subject: Option<&str>,
+) -> Option<mpsc::Sender<Item>> {
     let members: Vec<&Subscriber> = state
         .subscribers
         .iter()

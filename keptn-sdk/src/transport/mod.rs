@@ -210,7 +210,9 @@ pub struct Subscription {
 
 impl Subscription {
     /// Wraps a stream of deliveries.
-    pub fn new(stream: impl Stream<Item = Result<Delivery, DeliveryError>> + Send + 'static) -> Self {
+    pub fn new(
+        stream: impl Stream<Item = Result<Delivery, DeliveryError>> + Send + 'static,
+    ) -> Self {
         Self {
             inner: Box::pin(stream),
         }

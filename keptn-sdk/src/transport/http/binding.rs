@@ -114,7 +114,11 @@ pub(crate) fn decode(headers: &HeaderMap, body: &[u8]) -> Result<KeptnEvent, Str
     KeptnEvent::from_json(body).map_err(|e| format!("invalid CloudEvent: {e}"))
 }
 
-fn decode_binary(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result<KeptnEvent, String> {
+fn decode_binary(
+    headers: &HeaderMap,
+    content_type: &str,
+    body: &[u8],
+) -> Result<KeptnEvent, String> {
     let mut draft = EventDraft::default();
     for (name, value) in headers {
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {
@@ -123,7 +127,8 @@ fn decode_binary(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result
         let raw = value
             .to_str()
             .map_err(|_| format!("header {name} is not ASCII"))?;
-        let text = percent_decode(raw).ok_or_else(|| format!("header {name} is badly percent-encoded"))?;
+        let text =
+            percent_decode(raw).ok_or_else(|| format!("header {name} is badly percent-encoded"))?;
         let slot = match attribute {
             "specversion" => &mut draft.specversion,
             "id" => &mut draft.id,
@@ -256,14 +261,25 @@ mod tests {
     #[test]
     fn bad_requests_get_a_clear_message() {
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(STRUCTURED_CONTENT_TYPE));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(STRUCTURED_CONTENT_TYPE),
+        );
         let err = decode(&headers, b"{\"specversion\":\"1.0\"}").unwrap_err();
         assert!(err.contains("missing required attribute `id`"), "{err}");
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        assert!(decode(&headers, b"x").unwrap_err().contains("unsupported content type"));
+        assert!(
+            decode(&headers, b"x")
+                .unwrap_err()
+                .contains("unsupported content type")
+        );
         let mut binary = HeaderMap::new();
         binary.insert("ce-specversion", HeaderValue::from_static("1.0"));
         binary.insert("ce-id", HeaderValue::from_static("%zz"));
-        assert!(decode(&binary, b"{}").unwrap_err().contains("percent-encoded"));
+        assert!(
+            decode(&binary, b"{}")
+                .unwrap_err()
+                .contains("percent-encoded")
+        );
     }
 }

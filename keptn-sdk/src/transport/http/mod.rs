@@ -196,7 +196,11 @@ impl HttpTransport {
             .timeout(config.timeout)
             .build()
             .map_err(|e| {
-                TransportError::with_source(TransportErrorKind::Config, "building the HTTP client", e)
+                TransportError::with_source(
+                    TransportErrorKind::Config,
+                    "building the HTTP client",
+                    e,
+                )
             })?;
         let received = MemoryTransport::new(MemoryTransportConfig {
             channel_capacity: config.receiver_capacity.max(1),
@@ -241,7 +245,10 @@ impl HttpTransport {
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
                 let text: String = text.chars().take(500).collect();
-                let message = format!("POST {target} for event {} answered {status}: {text}", event.id);
+                let message = format!(
+                    "POST {target} for event {} answered {status}: {text}",
+                    event.id
+                );
                 if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
                     Attempt::Retry(TransportError::new(TransportErrorKind::Publish, message))
                 } else {
@@ -269,7 +276,10 @@ impl Transport for HttpTransport {
         let Some(target) = self.inner.config.target.as_deref() else {
             return Err(TransportError::new(
                 TransportErrorKind::Config,
-                format!("cannot publish event {}: no target URL is configured", event.id),
+                format!(
+                    "cannot publish event {}: no target URL is configured",
+                    event.id
+                ),
             ));
         };
         let policy = self.inner.config.retry;

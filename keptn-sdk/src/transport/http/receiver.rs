@@ -12,7 +12,9 @@ use super::binding;
 use crate::transport::MemoryTransport;
 
 pub(super) fn router(path: &str, received: MemoryTransport) -> Router {
-    Router::new().route(path, post(receive)).with_state(received)
+    Router::new()
+        .route(path, post(receive))
+        .with_state(received)
 }
 
 fn answer(status: StatusCode, message: impl Into<String>) -> Response {
@@ -38,10 +40,7 @@ async fn receive(
                 event.event_type, event.id
             ),
         ),
-        Ok(_) => answer(
-            StatusCode::ACCEPTED,
-            format!("event {} accepted", event.id),
-        ),
+        Ok(_) => answer(StatusCode::ACCEPTED, format!("event {} accepted", event.id)),
         Err(err) => answer(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     }
 }

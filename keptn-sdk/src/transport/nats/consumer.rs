@@ -190,7 +190,9 @@ impl Supervisor {
             let stream = self.inner.config.stream.name.clone();
             let deleted = tokio::time::timeout(
                 self.inner.config.request_timeout,
-                self.inner.js.delete_consumer_from_stream(&self.name, stream),
+                self.inner
+                    .js
+                    .delete_consumer_from_stream(&self.name, stream),
             )
             .await;
             if !matches!(deleted, Ok(Ok(_))) {

@@ -228,7 +228,9 @@ impl NatsTransport {
             .event_callback(|event| async move {
                 match event {
                     async_nats::Event::Connected => info!("connected to NATS"),
-                    async_nats::Event::Disconnected => warn!("disconnected from NATS; reconnecting"),
+                    async_nats::Event::Disconnected => {
+                        warn!("disconnected from NATS; reconnecting")
+                    }
                     other => debug!(event = %other, "NATS client event"),
                 }
             });
@@ -302,7 +304,10 @@ impl NatsTransport {
         let id = event.id.as_str().parse::<HeaderValue>().map_err(|_| {
             TransportError::new(
                 TransportErrorKind::Encode,
-                format!("event id {:?} cannot be a NATS header value", event.id.as_str()),
+                format!(
+                    "event id {:?} cannot be a NATS header value",
+                    event.id.as_str()
+                ),
             )
         })?;
         let publish = PublishMessage::build()
@@ -384,7 +389,10 @@ fn encode(event: &KeptnEvent) -> Result<(String, Bytes), TransportError> {
     Ok((subject, Bytes::from(event.to_json())))
 }
 
-fn publish_error(event: &KeptnEvent, err: impl std::error::Error + Send + Sync + 'static) -> TransportError {
+fn publish_error(
+    event: &KeptnEvent,
+    err: impl std::error::Error + Send + Sync + 'static,
+) -> TransportError {
     TransportError::with_source(
         TransportErrorKind::Publish,
         format!("publishing event {} ({})", event.id, event.event_type),
@@ -441,7 +449,10 @@ impl Transport for NatsTransport {
 }
 
 impl NatsTransport {
-    async fn subscribe_core(&self, options: SubscribeOptions) -> Result<Subscription, TransportError> {
+    async fn subscribe_core(
+        &self,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, TransportError> {
         use futures::StreamExt;
 
         let pattern = options.pattern.as_str().to_owned();
@@ -461,14 +472,14 @@ impl NatsTransport {
                 e,
             )
         })?;
-        Ok(Subscription::new(subscriber.map(|message| {
-            match KeptnEvent::from_json(&message.payload) {
+        Ok(Subscription::new(subscriber.map(
+            |message| match KeptnEvent::from_json(&message.payload) {
                 Ok(event) => Ok(super::Delivery::new(event, 1, Box::new(NoAck))),
                 Err(source) => Err(super::DeliveryError {
                     subject: message.subject.to_string(),
                     source,
                 }),
-            }
-        })))
+            },
+        )))
     }
 }

@@ -61,7 +61,10 @@ mod tests {
             name.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
-        assert_eq!(consumer_name("g", "sh.keptn.>"), consumer_name("g", "sh.keptn.>"));
+        assert_eq!(
+            consumer_name("g", "sh.keptn.>"),
+            consumer_name("g", "sh.keptn.>")
+        );
     }
 
     #[test]
