@@ -17,7 +17,9 @@ fn codec(c: &mut Criterion) {
     group.bench_function("keptn_parse", |b| {
         b.iter(|| KeptnEvent::from_json(black_box(&json)).expect("parses"))
     });
-    group.bench_function("keptn_serialize", |b| b.iter(|| black_box(&event).to_json()));
+    group.bench_function("keptn_serialize", |b| {
+        b.iter(|| black_box(&event).to_json())
+    });
     group.bench_function("keptn_round_trip", |b| {
         b.iter(|| {
             KeptnEvent::from_json(black_box(&json))
