@@ -7,10 +7,10 @@
 //!
 //! | implementation | feature | delivery guarantee |
 //! |---|---|---|
-//! | [`MemoryTransport`] | always | in-process, at-least-once while the process lives; lost on exit |
-//! | `NatsTransport` (JetStream) | `nats` | at-least-once, durable consumers survive restarts |
-//! | `NatsTransport` (core NATS) | `nats` | at-most-once |
-//! | `HttpTransport` | `http` | at-least-once to the receiver that answered 2xx |
+//! | [`MemoryTransport`] | always | in-process, at-least-once while the process lives; lost on exit; a full subscriber blocks the publisher |
+//! | `nats::NatsTransport` (JetStream) | `nats` | at-least-once: stored before `publish` returns, durable consumers survive restarts, de-duplication by event id |
+//! | `nats::NatsTransport` (core NATS) | `nats` | at-most-once |
+//! | `http::HttpTransport` | `http` | at-least-once up to the receiver's buffer (the sender retries until a 2xx); in memory after that |
 //!
 //! Every consumer must be idempotent on the event id: at-least-once means an event can arrive
 //! twice (after a nack, an ack timeout or a reconnect).
