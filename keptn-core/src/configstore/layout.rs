@@ -110,6 +110,18 @@ pub fn validate_writable_uri(scope: &Scope, uri: &str) -> Result<()> {
              configuration store manages itself"
         )));
     }
+    let branch_level = matches!(
+        scope.level(),
+        ScopeLevel::Project | ScopeLevel::Stage { .. }
+    );
+    if let Some((folder, METADATA_FILE)) = uri.split_once('/') {
+        if branch_level {
+            return Err(ConfigStoreError::invalid(format!(
+                "resource uri '{uri}' in {scope} would be the metadata file of a service \
+                 '{folder}'; services are created with their own metadata"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -220,6 +232,13 @@ mod tests {
         assert_eq!(err.kind(), ConfigStoreErrorKind::InvalidInput);
         assert!(err.message().contains("service's metadata file"), "{err}");
         validate_writable_uri(&scope, "helm/metadata.yaml").unwrap();
+        let err =
+            validate_writable_uri(&Scope::stage("p", "dev"), "helm/metadata.yaml").unwrap_err();
+        assert!(
+            err.message().contains("metadata file of a service"),
+            "{err}"
+        );
+        validate_writable_uri(&Scope::stage("p", "dev"), "a/b/metadata.yaml").unwrap();
         validate_writable_uri(&Scope::project("p"), "shipyard.yaml").unwrap();
     }
 

@@ -190,6 +190,11 @@ pub(crate) async fn managed_and_colliding_paths_are_rejected(store: &dyn ConfigS
         ),
         (
             dev.clone(),
+            vec![Resource::new("orders/metadata.yaml", "x")],
+            "metadata file of a service",
+        ),
+        (
+            dev.clone(),
             vec![Resource::new("carts/slo.yaml", "x")],
             "service",
         ),
