@@ -146,6 +146,13 @@ pub fn validate_resources(scope: &Scope, resources: &[Resource]) -> Result<()> {
     Ok(())
 }
 
+/// The error for reads and listings of service defaults.
+pub fn service_default_read_error(scope: &Scope) -> ConfigStoreError {
+    ConfigStoreError::invalid(format!(
+        "{scope} can be written and deleted but not read; read the service in a stage"
+    ))
+}
+
 /// The error for a stage-scope URI that points into a service folder.
 pub fn stage_uri_in_service_error(scope: &Scope, uri: &str, service: &str) -> ConfigStoreError {
     ConfigStoreError::invalid(format!(

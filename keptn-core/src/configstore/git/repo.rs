@@ -306,7 +306,7 @@ impl ProjectRepo {
                 stage.to_owned()
             }
             ScopeLevel::ServiceDefault { .. } => {
-                return Err(crate::configstore::memory::service_default_read_error(
+                return Err(crate::configstore::layout::service_default_read_error(
                     scope,
                 ));
             }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use keptn_sdk::event::GitCommitId;
@@ -20,8 +20,9 @@ use super::types::{
     Upstream,
 };
 
-/// A whole branch content: path -> bytes.
-type Tree = BTreeMap<String, Arc<Vec<u8>>>;
+mod state;
+
+use state::{Project, Tree, collision, has_service, lock, service_of_stage_uri, services_of};
 
 /// An in-memory [`ConfigStore`] with the semantics of the git backend.
 ///
@@ -34,13 +35,6 @@ pub struct MemoryConfigStore {
     default_branch: String,
     projects: RwLock<BTreeMap<String, Arc<Mutex<Project>>>>,
     next_id: AtomicU64,
-}
-
-#[derive(Debug)]
-struct Project {
-    default_branch: String,
-    branches: BTreeMap<String, String>,
-    commits: HashMap<String, Arc<Tree>>,
 }
 
 impl Default for MemoryConfigStore {
@@ -97,71 +91,6 @@ impl MemoryConfigStore {
     }
 }
 
-fn lock(project: &Mutex<Project>) -> MutexGuard<'_, Project> {
-    project.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Project {
-    fn tip(&self, branch: &str) -> Option<(&String, &Arc<Tree>)> {
-        let id = self.branches.get(branch)?;
-        self.commits.get(id).map(|tree| (id, tree))
-    }
-
-    fn stages(&self) -> Vec<String> {
-        self.branches
-            .keys()
-            .filter(|b| **b != self.default_branch)
-            .cloned()
-            .collect()
-    }
-
-    fn stage_branch(&self, project: &str, stage: &str) -> Result<()> {
-        if stage == self.default_branch || !self.branches.contains_key(stage) {
-            return Err(ConfigStoreError::stage_not_found(project, stage));
-        }
-        Ok(())
-    }
-}
-
-fn has_service(tree: &Tree, service: &str) -> bool {
-    tree.contains_key(&format!("{service}/{METADATA_FILE}"))
-}
-
-fn services_of(tree: &Tree) -> Vec<String> {
-    tree.keys()
-        .filter_map(|path| path.strip_suffix(&format!("/{METADATA_FILE}")))
-        .filter(|dir| !dir.contains('/'))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The collision of `path` with an existing path: a prefix folder that is a file, or a file
-/// that is a folder of existing paths.
-fn collision(tree: &Tree, path: &str) -> Option<String> {
-    let mut prefix = String::new();
-    let parts: Vec<&str> = path.split('/').collect();
-    for part in &parts[..parts.len() - 1] {
-        if !prefix.is_empty() {
-            prefix.push('/');
-        }
-        prefix.push_str(part);
-        if tree.contains_key(&prefix) {
-            return Some(prefix);
-        }
-    }
-    let folder = format!("{path}/");
-    tree.range(folder.clone()..)
-        .next()
-        .filter(|(k, _)| k.starts_with(&folder))
-        .map(|(k, _)| k.clone())
-}
-
-/// The first component of a stage-scope URI when it names a service of the tree.
-fn service_of_stage_uri<'a>(tree: &Tree, uri: &'a str) -> Option<&'a str> {
-    let (first, _) = uri.split_once('/')?;
-    has_service(tree, first).then_some(first)
-}
-
 impl MemoryConfigStore {
     /// The branches a write to `scope` touches, each with the stage it belongs to.
     fn write_branches(&self, project: &Project, scope: &Scope) -> Result<Vec<String>> {
@@ -215,7 +144,9 @@ impl MemoryConfigStore {
                 project.stage_branch(&scope.project, stage)?;
                 stage.to_owned()
             }
-            ScopeLevel::ServiceDefault { .. } => return Err(service_default_read_error(scope)),
+            ScopeLevel::ServiceDefault { .. } => {
+                return Err(layout::service_default_read_error(scope));
+            }
         };
         let (commit, tree) = match &options.at_commit {
             Some(at) => {
@@ -244,12 +175,6 @@ impl MemoryConfigStore {
         }
         Ok((branch, commit, tree))
     }
-}
-
-pub(crate) fn service_default_read_error(scope: &Scope) -> ConfigStoreError {
-    ConfigStoreError::invalid(format!(
-        "{scope} can be written and deleted but not read; read the service in a stage"
-    ))
 }
 
 #[async_trait]
@@ -585,17 +510,6 @@ impl ConfigStore for MemoryConfigStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn collisions_find_files_on_the_way_and_folders_at_the_end() {
-        let mut tree = Tree::new();
-        tree.insert("a".into(), Arc::new(vec![]));
-        tree.insert("b/c".into(), Arc::new(vec![]));
-        assert_eq!(collision(&tree, "a/x").as_deref(), Some("a"));
-        assert_eq!(collision(&tree, "b").as_deref(), Some("b/c"));
-        assert_eq!(collision(&tree, "b/d"), None);
-        assert_eq!(collision(&tree, "ab"), None);
-    }
 
     #[test]
     fn commit_ids_look_like_git_ids() {
