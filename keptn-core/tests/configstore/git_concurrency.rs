@@ -173,3 +173,65 @@ async fn concurrent_writes_to_one_project_all_land_as_separate_commits() {
         .unwrap();
     assert_eq!(files.len(), 17, "16 files and metadata.yaml: {files:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_write_completes_and_keeps_the_project_locked_until_it_does() {
+    let (entered_tx, mut entered) = tokio::sync::mpsc::channel(4);
+    let (release, release_rx) = mpsc::channel();
+    let gate = Arc::new(Gate {
+        project: "sockshop".to_owned(),
+        armed: AtomicBool::new(false),
+        entered: entered_tx,
+        release: Mutex::new(release_rx),
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: AtomicUsize::new(0),
+    });
+    let (_dir, store) = git_store_with(GitStoreOptions::default().test_hook(gate.clone()));
+    sockshop(&store, "sockshop", ProjectSetup::default()).await;
+    gate.armed.store(true, Ordering::SeqCst);
+    let carts = Scope::service("sockshop", "dev", "carts");
+
+    let cancelled = tokio::spawn({
+        let (store, carts) = (store.clone(), carts.clone());
+        async move {
+            store
+                .put_resources(&carts, vec![Resource::new("slo.yaml", "first")], None)
+                .await
+        }
+    });
+    bounded("the first write starting", entered.recv()).await;
+    cancelled.abort();
+    assert!(
+        bounded("the aborted task", cancelled)
+            .await
+            .unwrap_err()
+            .is_cancelled(),
+        "the caller stopped waiting"
+    );
+    let second = tokio::spawn({
+        let (store, carts) = (store.clone(), carts.clone());
+        async move {
+            store
+                .put_resources(&carts, vec![Resource::new("sli.yaml", "second")], None)
+                .await
+        }
+    });
+    release.send(()).expect("release the first write");
+    bounded("the second write starting", entered.recv()).await;
+    release.send(()).expect("release the second write");
+    bounded("the second write", second)
+        .await
+        .expect("task")
+        .expect("second write");
+    assert_eq!(
+        gate.max_in_flight.load(Ordering::SeqCst),
+        1,
+        "the writes never overlapped"
+    );
+    let first = store
+        .get_resource(&carts, "slo.yaml", &ReadOptions::latest())
+        .await
+        .expect("read")
+        .expect("the cancelled write still landed");
+    assert_eq!(first.content, b"first");
+}

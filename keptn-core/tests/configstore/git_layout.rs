@@ -387,3 +387,68 @@ async fn bad_helm_archives_are_rejected_and_nothing_is_written() {
             .exists()
     );
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_traversal_attempts_are_rejected_with_a_clear_error_and_nothing_is_written() {
+    let (dir, store) = git_store();
+    sockshop(&store, "sockshop", ProjectSetup::default()).await;
+    let files_before = files_under(dir.path());
+    let tips_before = (
+        store.latest_commit("sockshop", None).await.unwrap(),
+        store.latest_commit("sockshop", Some("dev")).await.unwrap(),
+    );
+    let carts = Scope::service("sockshop", "dev", "carts");
+    for uri in [
+        "../../../../etc/cron.d/pwned",
+        "../production/carts/slo.yaml",
+        "/tmp/pwned",
+        ".git/hooks/post-commit",
+        "helm/../../../HEAD",
+        "a\\..\\..\\b",
+    ] {
+        let err = store
+            .put_resources(&carts, vec![Resource::new(uri, "pwned")], None)
+            .await
+            .expect_err("rejected");
+        assert_eq!(
+            err.kind(),
+            ConfigStoreErrorKind::InvalidInput,
+            "{uri}: {err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with("invalid resource uri") && text.contains("not allowed"),
+            "the error says which uri and why: {text}"
+        );
+    }
+    assert_eq!(
+        files_under(dir.path()),
+        files_before,
+        "no file was created or removed"
+    );
+    assert_eq!(
+        (
+            store.latest_commit("sockshop", None).await.unwrap(),
+            store.latest_commit("sockshop", Some("dev")).await.unwrap(),
+        ),
+        tips_before
+    );
+}

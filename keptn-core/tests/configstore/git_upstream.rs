@@ -476,3 +476,85 @@ async fn file_upstreams_are_accepted_only_when_enabled() {
     assert!(!err.to_string().contains("t0ken"), "{err}");
     assert!(store.projects().await.unwrap().is_empty());
 }
+
+/// A fake git server on loopback that answers every request with 401 and records the
+/// `Authorization` headers it was sent. Stops after `seconds`.
+fn refusing_http_server(seconds: u64) -> (String, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}/sockshop.git", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while std::time::Instant::now() < deadline {
+            let (stream, _) = match listener.accept() {
+                Ok(conn) => conn,
+                Err(_) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                }
+            };
+            stream.set_nonblocking(false).ok();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .ok();
+            let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+            let mut auth = String::from("<none>");
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.strip_prefix("Authorization: ") {
+                    auth = value.trim().to_owned();
+                }
+                line.clear();
+            }
+            record.lock().unwrap().push(auth);
+            let mut stream = stream;
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_credentials_are_sent_and_a_refusal_is_reported_clearly() {
+    let (url, seen) = refusing_http_server(30);
+    let (_dir, store) = git_store();
+    let setup = ProjectSetup {
+        upstream: Some(Upstream::with_token(&url, "keptn@example.com", "t0ken-123")),
+        ..ProjectSetup::default()
+    };
+    let err = store
+        .create_project("sockshop", setup)
+        .await
+        .expect_err("the server refuses every request");
+    assert_eq!(err.kind(), ConfigStoreErrorKind::Upstream);
+    let text = err.to_string();
+    assert!(
+        text.contains("project 'sockshop'") && text.contains(&url),
+        "the message names the project and the remote: {text}"
+    );
+    assert!(
+        text.contains("refused the configured credentials"),
+        "{text}"
+    );
+    assert!(!text.contains("t0ken-123"), "the token never shows: {text}");
+    let expected = {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD.encode("keptn@example.com:t0ken-123");
+        format!("Basic {raw}")
+    };
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.contains(&expected),
+        "the user and token were sent as basic authentication: {seen:?}"
+    );
+    assert!(store.projects().await.unwrap().is_empty());
+}
