@@ -558,3 +558,78 @@ async fn token_credentials_are_sent_and_a_refusal_is_reported_clearly() {
     );
     assert!(store.projects().await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_with_a_different_history_is_merged_with_the_upstream_winning() {
+    // The upstream already holds a "sockshop" made elsewhere.
+    let remote = Remote::new();
+    {
+        let (_dir, elsewhere) = git_store();
+        sockshop(&elsewhere, "sockshop", with_upstream(&remote)).await;
+        elsewhere
+            .put_resources(
+                &Scope::service("sockshop", "dev", "carts"),
+                vec![
+                    Resource::new("slo.yaml", "upstream slo"),
+                    Resource::new("upstream-only.yaml", "u"),
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let upstream_dev = remote.tip("dev").unwrap();
+
+    // A local project of the same name with its own history.
+    let (_dir, store) = git_store();
+    sockshop(&store, "sockshop", ProjectSetup::default()).await;
+    let carts = Scope::service("sockshop", "dev", "carts");
+    let local_dev = store
+        .put_resources(
+            &carts,
+            vec![
+                Resource::new("slo.yaml", "local slo"),
+                Resource::new("local-only.yaml", "l"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+
+    store
+        .update_upstream("sockshop", Some(Upstream::anonymous(&remote.url)))
+        .await
+        .expect("set an upstream with another history");
+    let file = |path: &str| remote.file("dev", path);
+    assert_eq!(
+        file("carts/slo.yaml").as_deref(),
+        Some(&b"upstream slo"[..]),
+        "the upstream wins"
+    );
+    assert_eq!(file("carts/upstream-only.yaml").as_deref(), Some(&b"u"[..]));
+    assert_eq!(
+        file("carts/local-only.yaml").as_deref(),
+        Some(&b"l"[..]),
+        "local files are kept"
+    );
+    let repo = git2::Repository::open_bare(&remote.path).unwrap();
+    let merge = repo.find_commit(remote.tip("dev").unwrap()).unwrap();
+    let parents: Vec<String> = merge.parent_ids().map(|p| p.to_string()).collect();
+    assert_eq!(
+        parents,
+        vec![local_dev.into_inner(), upstream_dev.to_string()]
+    );
+    assert!(
+        merge.message().unwrap().contains("upstream wins"),
+        "{:?}",
+        merge.message()
+    );
+    assert_eq!(
+        store
+            .latest_commit("sockshop", Some("dev"))
+            .await
+            .unwrap()
+            .into_inner(),
+        merge.id().to_string()
+    );
+}
