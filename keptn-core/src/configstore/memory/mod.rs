@@ -46,20 +46,22 @@ impl Default for MemoryConfigStore {
 impl MemoryConfigStore {
     /// An empty store whose projects use `main` as the default branch.
     pub fn new() -> Self {
-        Self::with_default_branch("main")
+        Self::empty("main".to_owned())
     }
 
     /// An empty store whose projects use `branch` as the default branch unless their setup
-    /// names one. An invalid name falls back to `main`.
-    pub fn with_default_branch(branch: impl Into<String>) -> Self {
+    /// names one.
+    ///
+    /// Errors: `InvalidInput` when `branch` is not a valid git branch name.
+    pub fn with_default_branch(branch: impl Into<String>) -> Result<Self> {
         let branch = branch.into();
-        let branch = if validate_branch_name(&branch).is_ok() {
-            branch
-        } else {
-            "main".to_owned()
-        };
+        validate_branch_name(&branch)?;
+        Ok(Self::empty(branch))
+    }
+
+    fn empty(default_branch: String) -> Self {
         Self {
-            default_branch: branch,
+            default_branch,
             projects: RwLock::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
         }
@@ -510,6 +512,18 @@ impl ConfigStore for MemoryConfigStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_branch_is_configurable_and_checked() {
+        assert_eq!(
+            MemoryConfigStore::with_default_branch("master")
+                .unwrap()
+                .default_branch,
+            "master"
+        );
+        let err = MemoryConfigStore::with_default_branch("bad..name").unwrap_err();
+        assert!(err.message().contains("default branch"), "{err}");
+    }
 
     #[test]
     fn commit_ids_look_like_git_ids() {
