@@ -23,3 +23,7 @@ mod git_concurrency;
 #[cfg(feature = "git")]
 #[path = "configstore/git_upstream.rs"]
 mod git_upstream;
+
+#[cfg(feature = "git")]
+#[path = "configstore/git_upstream_projects.rs"]
+mod git_upstream_projects;
