@@ -278,6 +278,9 @@ impl GitConfigStore {
         let name = project.to_owned();
         let (repo, info) = blocking(move || repo::open_project(&name, &path)).await?;
         let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.get(project).is_some_and(|s| s.is_deleted()) {
+            slots.remove(project);
+        }
         let slot = slots
             .entry(project.to_owned())
             .or_insert_with(|| Arc::new(self.new_slot(project, info)))
@@ -286,9 +289,17 @@ impl GitConfigStore {
         Ok(slot)
     }
 
+    /// The cached slot of a project; a slot of a deleted project is dropped (a project of the
+    /// same name may have been created since).
     fn cached_slot(&self, project: &str) -> Option<Arc<Slot>> {
-        let slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.get(project).cloned()
+        let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        match slots.get(project) {
+            Some(slot) if slot.is_deleted() => {
+                slots.remove(project);
+                None
+            }
+            other => other.cloned(),
+        }
     }
 
     fn new_slot(&self, project: &str, info: ProjectInfo) -> Slot {
