@@ -8,7 +8,9 @@
 //! - `git/put_1kb_two_projects`: two such commits, to two projects, in parallel;
 //! - `git/put_10x1kb`: one commit of ten 1 KB resources;
 //! - `git/get_tip` and `git/get_at_commit`: reads of a 1 KB resource;
-//! - `memory/put_1kb`: the in-memory store, for the ratio.
+//! - `memory/put_1kb`: the in-memory store, for the ratio;
+//! - `git2_raw/commit_1kb`: the same commit made with git2 directly on one thread (blob, tree
+//!   update, commit, branch move), the ceiling of the building block in the same run.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -138,5 +140,43 @@ fn bench_memory(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_git, bench_memory);
+fn bench_raw_git2(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let repo = git2::Repository::init_bare(dir.path()).expect("bare repository");
+    let sig = git2::Signature::now("Keptn", "keptn@keptn.sh").expect("signature");
+    let empty = repo
+        .treebuilder(None)
+        .and_then(|b| b.write())
+        .expect("empty tree");
+    let empty = repo.find_tree(empty).expect("tree");
+    let root = repo
+        .commit(Some("refs/heads/dev"), &sig, &sig, "root", &empty, &[])
+        .expect("root commit");
+    let mut tip = root;
+    let mut n = 0u64;
+    let mut group = c.benchmark_group("git2_raw");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("commit_1kb", |b| {
+        b.iter(|| {
+            n += 1;
+            let parent = repo.find_commit(tip).expect("parent");
+            let blob = repo.blob(&kilobyte(n)).expect("blob");
+            let mut update = git2::build::TreeUpdateBuilder::new();
+            update.upsert("carts/slo.yaml", blob, git2::FileMode::Blob);
+            let tree = update
+                .create_updated(&repo, &parent.tree().expect("tree"))
+                .expect("tree update");
+            let tree = repo.find_tree(tree).expect("tree");
+            let commit = repo
+                .commit(None, &sig, &sig, "Updated resource", &tree, &[&parent])
+                .expect("commit");
+            repo.reference_matching("refs/heads/dev", commit, true, tip, "bench")
+                .expect("move branch");
+            tip = commit;
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_git, bench_memory, bench_raw_git2);
 criterion_main!(benches);
