@@ -259,6 +259,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn accepted_uris_never_escape_their_scope(uri in "[a-zA-Z0-9./\\\\ _-]{0,40}") {
+            if let Ok(components) = validate_uri(&uri) {
+                proptest::prop_assert!(!uri.starts_with('/'));
+                proptest::prop_assert!(!uri.contains('\\'));
+                for c in components {
+                    proptest::prop_assert!(!c.is_empty() && c != "." && c != "..");
+                    proptest::prop_assert!(!c.eq_ignore_ascii_case(".git"));
+                }
+            }
+        }
+
+        #[test]
+        fn a_dot_dot_component_is_always_rejected(
+            before in "([a-z]{1,5}/){0,3}",
+            after in "(/[a-z]{1,5}){0,3}",
+        ) {
+            let uri = format!("{before}..{after}");
+            proptest::prop_assert!(validate_uri(&uri).is_err());
+        }
+    }
+
     #[test]
     fn branch_names_must_be_git_safe() {
         for ok in ["main", "master", "release/1.0", "my_branch"] {
