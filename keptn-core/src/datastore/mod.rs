@@ -60,7 +60,7 @@ pub use error::{StoreError, StoreErrorKind};
 pub use filter::{EventFilter, FilterField, FilterTerm};
 pub use memory::MemoryEventStore;
 #[cfg(feature = "mongodb")]
-pub use mongo::{MongoEventStore, MongoLayout};
+pub use mongo::MongoEventStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PgEventStore;
 pub use query::{
