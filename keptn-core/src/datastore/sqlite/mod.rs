@@ -19,7 +19,7 @@ pub static SQLITE_MIGRATIONS: Migrations = Migrations {
     steps: &[Migration {
         version: 1,
         description: "events, roots, invalidated",
-        sql: include_str!("../../migrations/sqlite/datastore/0001_events.sql"),
+        sql: include_str!("../../../migrations/sqlite/datastore/0001_events.sql"),
     }],
 };
 
@@ -230,3 +230,6 @@ impl EventStore for SqliteEventStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod plans;
