@@ -5,13 +5,16 @@
 //! - [`bus`]: the durable in-process bus of the embedded control plane
 //! - [`shipyard`]: the shipyard model, parsing, validation and 0.1 -> 0.2 conversion
 //! - [`orchestrator`]: the sequence state machine and its driver
-//! - [`datastore`]: the event store (SQLite, PostgreSQL, MongoDB)
+//! - [`datastore`]: the event store (memory, SQLite, PostgreSQL, MongoDB)
+//! - `db`: shared SQLite and PostgreSQL database handles (features `sqlite`, `postgres`)
 //! - [`configstore`]: the versioned configuration store (git, memory)
 //! - [`quality`]: SLO/SLI model and the lighthouse evaluation
 
 pub mod bus;
 pub mod configstore;
 pub mod datastore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod db;
 pub mod orchestrator;
 pub mod quality;
 pub mod shipyard;

@@ -1,0 +1,270 @@
+//! The SQL that SQLite and PostgreSQL share: one builder, two placeholder and JSON dialects.
+//!
+//! Every query is ordered `time DESC, seq DESC` (`seq` is the insertion order), and every
+//! composite index ends with `time` (SQLite appends the rowid `seq` itself; PostgreSQL indexes
+//! name it), so the order comes from the index and `LIMIT` stops early.
+
+use super::filter::{FilterField, FilterTerm};
+use super::record::query_time_nanos;
+use super::{EventQuery, Page, TypeQuery};
+
+/// The SQL dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A bound argument.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+    /// A `text[]` (PostgreSQL only; SQLite lists are expanded into placeholders).
+    TextArray(Vec<String>),
+}
+
+/// A statement and its arguments, in placeholder order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Statement {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+struct Builder {
+    dialect: Dialect,
+    conditions: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Builder {
+    fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            conditions: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    fn param(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        match self.dialect {
+            Dialect::Sqlite => "?".to_owned(),
+            Dialect::Postgres => format!("${}", self.args.len()),
+        }
+    }
+
+    fn eq(&mut self, column: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            let p = self.param(Arg::Text(value.to_owned()));
+            self.conditions.push(format!("{column} = {p}"));
+        }
+    }
+
+    fn any_of(&mut self, expr: &str, values: &[String]) -> String {
+        if let [single] = values {
+            let p = self.param(Arg::Text(single.clone()));
+            return format!("{expr} = {p}");
+        }
+        match self.dialect {
+            Dialect::Sqlite => {
+                let ps: Vec<String> = values
+                    .iter()
+                    .map(|v| self.param(Arg::Text(v.clone())))
+                    .collect();
+                format!("{expr} IN ({})", ps.join(", "))
+            }
+            Dialect::Postgres => {
+                let p = self.param(Arg::TextArray(values.to_vec()));
+                format!("{expr} = ANY({p})")
+            }
+        }
+    }
+
+    fn time(&mut self, column: &str, op: &str, time: Option<i64>) {
+        if let Some(t) = time {
+            let p = self.param(Arg::Int(t));
+            self.conditions.push(format!("{column} {op} {p}"));
+        }
+    }
+
+    fn term(&mut self, term: &FilterTerm) {
+        let column = match &term.field {
+            FilterField::Project => "e.project",
+            FilterField::Stage => "e.stage",
+            FilterField::Service => "e.service",
+            FilterField::Result => "e.result",
+            FilterField::KeptnContext => "e.keptn_context",
+            FilterField::Source => "e.source",
+            FilterField::Id => "e.id",
+            FilterField::TriggeredId => "e.triggered_id",
+            FilterField::Path(segments) => {
+                let condition = self.json_term(segments, &term.values);
+                self.conditions.push(condition);
+                return;
+            }
+        };
+        let condition = self.any_of(column, &term.values);
+        self.conditions.push(condition);
+    }
+
+    /// A term on an arbitrary path: the value there must be a JSON string equal to one of the
+    /// values (numbers never equal strings, as in MongoDB).
+    fn json_term(&mut self, segments: &[String], values: &[String]) -> String {
+        match self.dialect {
+            Dialect::Sqlite => {
+                // Segments are checked by the filter parser (letters, digits, '_', '-').
+                let path: String = segments.iter().map(|s| format!(".\"{s}\"")).collect();
+                let path = format!("${path}");
+                let p1 = self.param(Arg::Text(path.clone()));
+                let p2 = self.param(Arg::Text(path));
+                let values = self.any_of(&format!("json_extract(e.event, {p2})"), values);
+                format!("(json_type(e.event, {p1}) = 'text' AND {values})")
+            }
+            Dialect::Postgres => {
+                let p1 = self.param(Arg::TextArray(segments.to_vec()));
+                let p2 = self.param(Arg::TextArray(segments.to_vec()));
+                let values = self.any_of(&format!("(e.event #>> {p2}::text[])"), values);
+                format!("(jsonb_typeof(e.event #> {p1}::text[]) = 'string' AND {values})")
+            }
+        }
+    }
+
+    fn where_clause(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+
+    fn event_column(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "e.event",
+            Dialect::Postgres => "e.event::text",
+        }
+    }
+}
+
+/// The page query and the count query of an [`EventQuery`].
+pub(crate) fn event_query(
+    dialect: Dialect,
+    query: &EventQuery,
+    page: Page,
+) -> (Statement, Statement) {
+    let mut b = Builder::new(dialect);
+    let (t, id_column, seq_column) = if query.root {
+        ("r", "r.event_id", "r.event_seq")
+    } else {
+        ("e", "e.id", "e.seq")
+    };
+    b.eq(
+        &format!("{t}.keptn_context"),
+        query.keptn_context.as_ref().map(|c| c.as_str()),
+    );
+    b.eq(&format!("{t}.project"), query.project.as_deref());
+    b.eq(&format!("{t}.stage"), query.stage.as_deref());
+    b.eq(&format!("{t}.service"), query.service.as_deref());
+    b.eq(&format!("{t}.type"), query.event_type.as_deref());
+    b.eq(&format!("{t}.source"), query.source.as_deref());
+    b.eq(id_column, query.event_id.as_ref().map(|i| i.as_str()));
+    b.time(
+        &format!("{t}.time"),
+        ">",
+        query.from_time.as_ref().map(query_time_nanos),
+    );
+    b.time(
+        &format!("{t}.time"),
+        "<",
+        query.before_time.as_ref().map(query_time_nanos),
+    );
+    let from = if query.root {
+        "roots r JOIN events e ON e.seq = r.event_seq"
+    } else {
+        "events e"
+    };
+    let count_from = if query.root { "roots r" } else { "events e" };
+    let where_clause = b.where_clause();
+    let count = Statement {
+        sql: format!("SELECT COUNT(*) FROM {count_from}{where_clause}"),
+        args: b.args.clone(),
+    };
+    let limit = b.param(Arg::Int(i64::from(page.size)));
+    let offset = b.param(Arg::Int(page.offset_i64()));
+    let select = Statement {
+        sql: format!(
+            "SELECT {} FROM {from}{where_clause} ORDER BY {t}.time DESC, {seq_column} DESC \
+             LIMIT {limit} OFFSET {offset}",
+            b.event_column()
+        ),
+        args: b.args,
+    };
+    (select, count)
+}
+
+/// The query of a [`TypeQuery`].
+pub(crate) fn type_query(dialect: Dialect, query: &TypeQuery, limit: u32) -> Statement {
+    let mut b = Builder::new(dialect);
+    // The scope first, so that the planner sees the index prefix in the order of the indexes.
+    let mut terms: Vec<&FilterTerm> = query.filter.terms().iter().collect();
+    terms.sort_by_key(|t| match t.field {
+        FilterField::Project => 0,
+        FilterField::KeptnContext => 1,
+        FilterField::Stage => 2,
+        FilterField::Service => 3,
+        _ => 4,
+    });
+    for term in terms {
+        b.term(term);
+    }
+    b.eq("e.type", Some(&query.event_type));
+    b.time(
+        "e.time",
+        ">",
+        query.from_time.as_ref().map(query_time_nanos),
+    );
+    if query.exclude_invalidated {
+        b.conditions.push(
+            "NOT EXISTS (SELECT 1 FROM invalidated i WHERE i.project = e.project \
+             AND i.triggered_id = e.triggered_id)"
+                .to_owned(),
+        );
+        b.conditions.push(
+            "NOT EXISTS (SELECT 1 FROM invalidated i WHERE i.project = e.project \
+             AND i.triggered_id = e.id)"
+                .to_owned(),
+        );
+    }
+    let where_clause = b.where_clause();
+    let limit = b.param(Arg::Int(i64::from(limit)));
+    Statement {
+        sql: format!(
+            "SELECT {} FROM events e{where_clause} ORDER BY e.time DESC, e.seq DESC LIMIT {limit}",
+            b.event_column()
+        ),
+        args: b.args,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datastore::EventFilter;
+
+    #[test]
+    fn postgres_numbers_its_placeholders_and_sqlite_expands_lists() {
+        let filter =
+            EventFilter::parse("data.project:p AND data.result:pass,warning AND data.labels.x:1")
+                .unwrap();
+        let q = TypeQuery::new("sh.keptn.event.evaluation.finished", filter);
+        let pg = type_query(Dialect::Postgres, &q, 5);
+        assert!(pg.sql.contains("e.result = ANY($2)"), "{}", pg.sql);
+        assert!(pg.sql.ends_with("LIMIT $7"), "{}", pg.sql);
+        let lite = type_query(Dialect::Sqlite, &q, 5);
+        assert!(lite.sql.contains("e.result IN (?, ?)"), "{}", lite.sql);
+        assert!(
+            lite.args
+                .contains(&Arg::Text("$.\"data\".\"labels\".\"x\"".into()))
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! The SQLite event store: the embedded default.
+
+use async_trait::async_trait;
+use keptn_sdk::event::KeptnEvent;
+use sqlx::sqlite::{SqliteArguments, SqliteConnection};
+use sqlx::{Arguments, Row};
+
+use super::record::{EventRecord, batch_records, decode_event, merge_outcomes};
+use super::sql::{self, Arg, Dialect, Statement};
+use super::{
+    BatchOutcome, EventPage, EventQuery, EventStore, InsertOutcome, Result, StoreError,
+    StoreErrorKind, TypeQuery, check_project_name,
+};
+use crate::db::{Migration, Migrations, SqliteDb};
+
+/// The schema of the event store in SQLite.
+pub static SQLITE_MIGRATIONS: Migrations = Migrations {
+    component: "datastore",
+    steps: &[Migration {
+        version: 1,
+        description: "events, roots, invalidated",
+        sql: include_str!("../../../migrations/sqlite/datastore/0001_events.sql"),
+    }],
+};
+
+/// An [`EventStore`] in a SQLite database shared through [`SqliteDb`]: writes go through the
+/// database's group-commit writer, reads through its read pool.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use keptn_core::datastore::{EventQuery, EventStore, SqliteEventStore};
+/// use keptn_core::db::SqliteDb;
+///
+/// let db = SqliteDb::open("/var/lib/keptn/keptn.db").await?;
+/// let store = SqliteEventStore::new(db).await?;
+/// let page = store.query(&EventQuery::project("sockshop")).await?;
+/// println!("{} events", page.total_count);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteEventStore {
+    db: SqliteDb,
+}
+
+impl SqliteEventStore {
+    /// Creates the store's tables in `db` when missing (migrations) and returns the store.
+    pub async fn new(db: SqliteDb) -> Result<Self> {
+        db.migrate(&SQLITE_MIGRATIONS).await?;
+        Ok(Self { db })
+    }
+
+    /// The database the store lives in.
+    pub fn db(&self) -> &SqliteDb {
+        &self.db
+    }
+
+    async fn write_records(&self, records: Vec<EventRecord>) -> Result<Vec<InsertOutcome>> {
+        self.db
+            .write(move |conn| Box::pin(async move { insert_records(conn, &records).await }))
+            .await
+    }
+
+    async fn fetch_events(&self, statement: Statement) -> Result<Vec<KeptnEvent>> {
+        let rows = sqlx::query_with(&statement.sql, arguments(statement.args)?)
+            .fetch_all(self.db.read_pool())
+            .await
+            .map_err(|e| backend("query of events failed", e))?;
+        rows.iter()
+            .map(|row| {
+                let json: &str = row
+                    .try_get(0)
+                    .map_err(|e| StoreError::corrupt("an event row has no event column", e))?;
+                decode_event(json)
+            })
+            .collect()
+    }
+}
+
+/// Inserts records one by one inside the writer's transaction, keeping roots and invalidations
+/// in step; prepared statements are cached by the connection.
+async fn insert_records(
+    conn: &mut SqliteConnection,
+    records: &[EventRecord],
+) -> Result<Vec<InsertOutcome>> {
+    let mut outcomes = Vec::with_capacity(records.len());
+    for r in records {
+        let done = sqlx::query(
+            "INSERT INTO events (id, keptn_context, project, stage, service, type, source, time, \
+             triggered_id, result, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&r.id)
+        .bind(&r.keptn_context)
+        .bind(&r.project)
+        .bind(&r.stage)
+        .bind(&r.service)
+        .bind(&r.event_type)
+        .bind(&r.source)
+        .bind(r.time)
+        .bind(&r.triggered_id)
+        .bind(&r.result)
+        .bind(&r.json)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| backend(&format!("insert of event {} failed", r.id), e))?;
+        if done.rows_affected() == 0 {
+            outcomes.push(InsertOutcome::Duplicate);
+            continue;
+        }
+        let seq = done.last_insert_rowid();
+        if let Some(project) = &r.project {
+            sqlx::query(
+                "INSERT INTO roots (event_seq, keptn_context, event_id, project, stage, service, \
+                 type, source, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (keptn_context) DO UPDATE SET event_seq = excluded.event_seq, \
+                 event_id = excluded.event_id, project = excluded.project, stage = excluded.stage, \
+                 service = excluded.service, type = excluded.type, source = excluded.source, \
+                 time = excluded.time WHERE excluded.time < roots.time",
+            )
+            .bind(seq)
+            .bind(&r.keptn_context)
+            .bind(&r.id)
+            .bind(project)
+            .bind(&r.stage)
+            .bind(&r.service)
+            .bind(&r.event_type)
+            .bind(&r.source)
+            .bind(r.time)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| backend(&format!("root update for event {} failed", r.id), e))?;
+            if let Some(target) = &r.invalidates {
+                sqlx::query(
+                    "INSERT INTO invalidated (project, triggered_id) VALUES (?, ?) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(project)
+                .bind(target)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| backend(&format!("invalidation by event {} failed", r.id), e))?;
+            }
+        }
+        outcomes.push(InsertOutcome::Inserted);
+    }
+    Ok(outcomes)
+}
+
+pub(crate) fn arguments(args: Vec<Arg>) -> Result<SqliteArguments<'static>> {
+    let mut out = SqliteArguments::default();
+    for arg in args {
+        let added = match arg {
+            Arg::Text(s) => out.add(s),
+            Arg::Int(i) => out.add(i),
+            Arg::TextArray(_) => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Backend,
+                    "array arguments are not supported by SQLite",
+                ));
+            }
+        };
+        added.map_err(|e| StoreError::with_source(StoreErrorKind::Backend, "binding failed", e))?;
+    }
+    Ok(out)
+}
+
+fn backend(message: &str, err: sqlx::Error) -> StoreError {
+    StoreError::with_source(crate::db::sqlx_kind(&err), message.to_owned(), err)
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn insert(&self, event: &KeptnEvent) -> Result<InsertOutcome> {
+        let record = EventRecord::from_event(event)?;
+        let outcomes = self.write_records(vec![record]).await?;
+        Ok(outcomes
+            .first()
+            .copied()
+            .unwrap_or(InsertOutcome::Duplicate))
+    }
+
+    async fn insert_batch(&self, events: &[KeptnEvent]) -> Result<BatchOutcome> {
+        let (records, partial) = batch_records(events)?;
+        if records.is_empty() {
+            return Ok(merge_outcomes(partial, []));
+        }
+        let decided = self.write_records(records).await?;
+        Ok(merge_outcomes(partial, decided))
+    }
+
+    async fn query(&self, query: &EventQuery) -> Result<EventPage> {
+        let page = query.page()?;
+        let (select, count) = sql::event_query(Dialect::Sqlite, query, page);
+        let total: i64 = sqlx::query_scalar_with(&count.sql, arguments(count.args)?)
+            .fetch_one(self.db.read_pool())
+            .await
+            .map_err(|e| backend("count of events failed", e))?;
+        let events = if (total as u64) > page.offset {
+            self.fetch_events(select).await?
+        } else {
+            Vec::new()
+        };
+        Ok(page.into_page(events, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn query_by_type(&self, query: &TypeQuery) -> Result<Vec<KeptnEvent>> {
+        let limit = query.resolved_limit()?;
+        self.fetch_events(sql::type_query(Dialect::Sqlite, query, limit))
+            .await
+    }
+
+    async fn delete_project(&self, project: &str) -> Result<()> {
+        check_project_name(project)?;
+        let project = project.to_owned();
+        self.db
+            .write(move |conn| {
+                Box::pin(async move {
+                    for table in ["events", "roots", "invalidated"] {
+                        sqlx::query(&format!("DELETE FROM {table} WHERE project = ?"))
+                            .bind(&project)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(|e| {
+                                backend(&format!("delete of project {project} failed"), e)
+                            })?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod plans;

@@ -1,0 +1,196 @@
+//! Every query shape of the SQLite store is an index lookup: `EXPLAIN QUERY PLAN` shows no
+//! scan of `events` or `roots`, and the common shapes read their order from the index.
+
+use keptn_sdk::event::{EventId, KeptnContext};
+use sqlx::Row;
+
+use super::{SqliteEventStore, arguments};
+use crate::datastore::sql::{self, Dialect, Statement};
+use crate::datastore::{EventFilter, EventQuery, Page, TypeQuery};
+use crate::db::SqliteDb;
+
+async fn plan(store: &SqliteEventStore, statement: &Statement) -> Vec<String> {
+    let sql = format!("EXPLAIN QUERY PLAN {}", statement.sql);
+    let rows = sqlx::query_with(&sql, arguments(statement.args.clone()).unwrap())
+        .fetch_all(store.db().read_pool())
+        .await
+        .unwrap_or_else(|e| panic!("explain of {sql} failed: {e}"));
+    rows.iter().map(|r| r.get::<String, _>(3)).collect()
+}
+
+fn assert_no_scan(name: &str, statement: &Statement, plan: &[String]) {
+    for line in plan {
+        let scans_a_table = line.starts_with("SCAN e")
+            || line.starts_with("SCAN r")
+            || line.starts_with("SCAN events")
+            || line.starts_with("SCAN roots");
+        assert!(
+            !scans_a_table,
+            "{name}: full scan in the plan\n{}\n{plan:#?}",
+            statement.sql
+        );
+    }
+}
+
+fn assert_ordered_by_index(name: &str, statement: &Statement, plan: &[String]) {
+    assert!(
+        !plan.iter().any(|l| l.contains("TEMP B-TREE")),
+        "{name}: sorts instead of reading the index in order\n{}\n{plan:#?}",
+        statement.sql
+    );
+}
+
+fn event_query(f: impl FnOnce(&mut EventQuery)) -> EventQuery {
+    let mut q = EventQuery::default();
+    f(&mut q);
+    q
+}
+
+#[tokio::test]
+async fn every_query_shape_is_an_index_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(dir.path().join("keptn.db")).await.unwrap();
+    let store = SqliteEventStore::new(db.clone()).await.unwrap();
+    let p = || Some("sockshop".to_owned());
+    let ctx = || Some(KeptnContext::new("c1"));
+    // (name, query, whether the order must come from the index)
+    let shapes: Vec<(&str, EventQuery, bool)> = vec![
+        ("context", event_query(|q| q.keptn_context = ctx()), true),
+        (
+            "context + type",
+            event_query(|q| {
+                q.keptn_context = ctx();
+                q.event_type = Some("t".into());
+            }),
+            true,
+        ),
+        ("project", event_query(|q| q.project = p()), true),
+        (
+            "project + stage",
+            event_query(|q| {
+                q.project = p();
+                q.stage = Some("dev".into());
+            }),
+            false,
+        ),
+        (
+            "project + service",
+            event_query(|q| {
+                q.project = p();
+                q.service = Some("carts".into());
+            }),
+            false,
+        ),
+        (
+            "project + stage + service",
+            event_query(|q| {
+                q.project = p();
+                q.stage = Some("dev".into());
+                q.service = Some("carts".into());
+            }),
+            false,
+        ),
+        (
+            "project + type",
+            event_query(|q| {
+                q.project = p();
+                q.event_type = Some("t".into());
+            }),
+            true,
+        ),
+        (
+            "project + stage + service + type",
+            event_query(|q| {
+                q.project = p();
+                q.stage = Some("dev".into());
+                q.service = Some("carts".into());
+                q.event_type = Some("t".into());
+            }),
+            true,
+        ),
+        (
+            "project + source + time range",
+            event_query(|q| {
+                q.project = p();
+                q.source = Some("s".into());
+                q.from_time = Some(chrono::Utc::now());
+                q.before_time = Some(chrono::Utc::now());
+            }),
+            true,
+        ),
+        (
+            "project + event id",
+            event_query(|q| {
+                q.project = p();
+                q.event_id = Some(EventId::new("e1"));
+            }),
+            false,
+        ),
+        (
+            "root of project",
+            event_query(|q| {
+                q.project = p();
+                q.root = true;
+            }),
+            true,
+        ),
+        (
+            "root of project + service",
+            event_query(|q| {
+                q.project = p();
+                q.service = Some("carts".into());
+                q.root = true;
+            }),
+            true,
+        ),
+        (
+            "root of context",
+            event_query(|q| {
+                q.keptn_context = ctx();
+                q.root = true;
+            }),
+            false,
+        ),
+    ];
+    let page = Page::resolve(Some(20), Some("40")).unwrap();
+    for (name, query, ordered) in shapes {
+        let (select, count) = sql::event_query(Dialect::Sqlite, &query, page);
+        let select_plan = plan(&store, &select).await;
+        assert_no_scan(name, &select, &select_plan);
+        if ordered {
+            assert_ordered_by_index(name, &select, &select_plan);
+        }
+        assert_no_scan(name, &count, &plan(&store, &count).await);
+    }
+
+    let type_shapes = [
+        (
+            "lighthouse: passing evaluations of a service",
+            "data.project:sockshop AND data.stage:staging AND data.service:carts AND data.result:pass,warning",
+            true,
+        ),
+        ("type in a project", "data.project:sockshop", true),
+        ("type in a context", "shkeptncontext:c1", true),
+        (
+            "type in a project with a label",
+            "data.project:sockshop AND data.labels.buildId:17",
+            true,
+        ),
+    ];
+    for (name, expression, ordered) in type_shapes {
+        for exclude_invalidated in [false, true] {
+            let mut query = TypeQuery::new(
+                "sh.keptn.event.evaluation.finished",
+                EventFilter::parse(expression).unwrap(),
+            );
+            query.exclude_invalidated = exclude_invalidated;
+            let statement = sql::type_query(Dialect::Sqlite, &query, 5);
+            let statement_plan = plan(&store, &statement).await;
+            assert_no_scan(name, &statement, &statement_plan);
+            if ordered {
+                assert_ordered_by_index(name, &statement, &statement_plan);
+            }
+        }
+    }
+    db.close().await;
+}

@@ -1,0 +1,141 @@
+use std::sync::Arc;
+
+use keptn_core::datastore::conformance::{at, event};
+use keptn_core::datastore::{EventQuery, EventStore, InsertOutcome, SqliteEventStore, conformance};
+use keptn_core::db::{DbError, SqliteDb};
+use serde_json::json;
+
+async fn open(path: &std::path::Path) -> (SqliteDb, SqliteEventStore) {
+    let db = SqliteDb::open(path).await.unwrap();
+    let store = SqliteEventStore::new(db.clone()).await.unwrap();
+    (db, store)
+}
+
+#[tokio::test]
+async fn sqlite_store_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = open(&dir.path().join("keptn.db")).await;
+    conformance::run(&store).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn events_and_schema_survive_a_reopen_and_migrations_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data").join("keptn.db");
+    let (db, store) = open(&path).await;
+    let e = event(
+        "e1",
+        "c1",
+        "sh.keptn.event.test.triggered",
+        at(1),
+        json!({"project": "p"}),
+    );
+    assert_eq!(store.insert(&e).await.unwrap(), InsertOutcome::Inserted);
+    db.close().await;
+
+    let (db, store) = open(&path).await;
+    let page = store.query(&EventQuery::project("p")).await.unwrap();
+    assert_eq!(page.events, vec![e.clone()]);
+    assert_eq!(store.insert(&e).await.unwrap(), InsertOutcome::Duplicate);
+    let versions: Vec<(String, i64)> =
+        sqlx::query_as("SELECT component, version FROM keptn_migrations ORDER BY version")
+            .fetch_all(db.read_pool())
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![("datastore".to_owned(), 1)]);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_store_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = open(&dir.path().join("keptn.db")).await;
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    // Eight writers, two of each overlapping on the same ids: every id is inserted once.
+    for writer in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut inserted = 0;
+            for i in 0..150 {
+                let id = format!("w{}-{i}", writer % 4);
+                let e = event(
+                    &id,
+                    &format!("c{}", writer % 4),
+                    "sh.keptn.event.test.finished",
+                    at(i),
+                    json!({"project": "busy"}),
+                );
+                if store.insert(&e).await.unwrap() == InsertOutcome::Inserted {
+                    inserted += 1;
+                }
+            }
+            inserted
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    assert_eq!(total, 600);
+    let page = store.query(&EventQuery::project("busy")).await.unwrap();
+    assert_eq!(page.total_count, 600);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn a_failing_write_leaves_the_other_writes_of_its_group_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(dir.path().join("keptn.db")).await.unwrap();
+    let create = db.write(|conn| {
+        Box::pin(async move {
+            sqlx::query("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+                .execute(&mut *conn)
+                .await?;
+            Ok::<_, DbError>(())
+        })
+    });
+    create.await.unwrap();
+    let insert = |x: i64| {
+        let db = db.clone();
+        async move {
+            db.write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (x) VALUES (?)")
+                        .bind(x)
+                        .execute(&mut *conn)
+                        .await?;
+                    if x == 2 {
+                        // Undone by the savepoint: the duplicate insert below fails the write.
+                        sqlx::query("INSERT INTO t (x) VALUES (1000)")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("INSERT INTO t (x) VALUES (1000)")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok::<_, DbError>(x)
+                })
+            })
+            .await
+        }
+    };
+    let results = futures::future::join_all((1..=4).map(insert)).await;
+    assert!(
+        matches!(results[1], Err(DbError::Sqlx(_))),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3);
+    let xs: Vec<(i64,)> = sqlx::query_as("SELECT x FROM t ORDER BY x")
+        .fetch_all(db.read_pool())
+        .await
+        .unwrap();
+    assert_eq!(xs, vec![(1,), (3,), (4,)]);
+    db.close().await;
+    let after_close = db
+        .write(|_conn| Box::pin(async { Ok::<_, DbError>(()) }))
+        .await;
+    assert!(matches!(after_close, Err(DbError::Closed)));
+}
