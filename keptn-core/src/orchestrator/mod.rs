@@ -11,6 +11,7 @@
 mod core;
 mod model;
 pub mod payload;
+pub mod store;
 mod view;
 
 pub use self::core::{
