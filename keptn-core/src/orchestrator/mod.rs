@@ -9,6 +9,7 @@
 //! chain through `triggeredOn`; one sequence per project, stage and service runs at a time.
 
 mod core;
+mod driver;
 mod model;
 pub mod payload;
 pub mod store;
@@ -17,6 +18,11 @@ mod view;
 pub use self::core::{
     CONTROLLER_SOURCE, ControlAction, ControlCommand, Core, CoreConfig, Effect, Input, Outgoing,
     Relevance, RestoredState, Timer, TimerKind, relevance,
+};
+pub use driver::{
+    Clock, ControlOutcome, Controller, ControllerConfig, ControllerError, ControllerHandle,
+    MemoryShipyardSource, ShipyardSource, ShipyardSourceError, ShipyardSourceErrorKind,
+    SystemClock, TokioClock,
 };
 pub use model::{
     CurrentTask, ExecutionState, Outcome, PauseKey, SequenceExecution, TaskEvent, TaskPhase,
