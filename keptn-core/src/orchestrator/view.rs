@@ -124,9 +124,9 @@ impl SequenceState {
         &mut self.stages[index]
     }
 
-    /// Records `event` as the latest event of `stage` (and as its latest failed event when its
-    /// result is `fail` or its status `errored`), picking up the deployed image, the evaluation
-    /// and the problem title on the way.
+    /// Records `event` as the latest event of `stage` (and as its latest failed event when it is
+    /// a `.finished` event with result `fail` or status `errored`), picking up the deployed
+    /// image, the evaluation and the problem title on the way.
     pub fn record_event(&mut self, stage: &str, event: &KeptnEvent) {
         if let Some(title) = problem_title(event) {
             if self.problem_title.is_none() {
@@ -135,10 +135,13 @@ impl SequenceState {
         }
         let entry = self.stage_mut(stage);
         let reference = SequenceStateEvent::of(event);
-        let failed = event
-            .data_str("result")
-            .is_some_and(|r| r == "fail" || r == "failed")
-            || event.data_str("status") == Some("errored");
+        // Only answers count as failures: a `.triggered` event carries the result of the task
+        // before it, which is not a failure of its own.
+        let failed = event.event_type.phase() == Some(keptn_sdk::event::Phase::Finished)
+            && (event
+                .data_str("result")
+                .is_some_and(|r| r == "fail" || r == "failed")
+                || event.data_str("status") == Some("errored"));
         if failed {
             entry.latest_failed_event = Some(reference.clone());
         }

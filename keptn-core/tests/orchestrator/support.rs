@@ -315,6 +315,11 @@ impl Plane {
             .expect("the controller subscribes");
     }
 
+    /// Uses another store for the next controller (the same database opened anew).
+    pub fn replace_store(&mut self, store: Arc<dyn SequenceStore>) {
+        self.store = store;
+    }
+
     /// Stops the controller gracefully.
     pub async fn stop_controller(&mut self) {
         self.stop.cancel();
