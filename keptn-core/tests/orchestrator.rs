@@ -1,0 +1,13 @@
+//! Sequence orchestration: the store conformance suite and behaviour tests of the controller.
+
+mod orchestrator {
+    mod control;
+    mod delivery;
+    mod queue;
+    mod restart;
+    mod shipyards;
+    mod store_conformance;
+    mod support;
+    mod timeouts;
+    mod views;
+}
