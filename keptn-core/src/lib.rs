@@ -9,6 +9,7 @@
 //! - `db`: shared SQLite and PostgreSQL database handles (features `sqlite`, `postgres`)
 //! - [`configstore`]: the versioned configuration store (git, memory)
 //! - [`quality`]: SLO/SLI model and the lighthouse evaluation
+//! - [`projects`]: project, stage and service lifecycle and their expanded views
 
 pub mod bus;
 pub mod configstore;
@@ -16,5 +17,6 @@ pub mod datastore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod db;
 pub mod orchestrator;
+pub mod projects;
 pub mod quality;
 pub mod shipyard;

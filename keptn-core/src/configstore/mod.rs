@@ -71,7 +71,7 @@ pub use names::{
 };
 pub use types::{
     ProjectSetup, ReadOptions, Resource, ResourceMetadata, Scope, ScopeLevel, StoredResource,
-    Upstream, UpstreamCredentials,
+    Upstream, UpstreamCredentials, UpstreamInfo,
 };
 
 #[cfg(feature = "git")]
@@ -204,6 +204,12 @@ pub trait ConfigStore: Send + Sync {
     /// Errors: `NotFound` (project, stage, service, or the resource), `InvalidInput`,
     /// `Upstream`, `Conflict`.
     async fn delete_resource(&self, scope: &Scope, uri: &str) -> Result<GitCommitId>;
+
+    /// The upstream of a project, without its credentials: URL and user (for https tokens), or
+    /// `None` when the project has no upstream.
+    ///
+    /// Errors: `NotFound` (project).
+    async fn upstream_info(&self, project: &str) -> Result<Option<UpstreamInfo>>;
 
     /// The tip of a stage branch, or of the default branch when `stage` is `None`: the
     /// `gitcommitid` a new sequence is stamped with. Does not pull from the upstream.

@@ -280,6 +280,28 @@ impl fmt::Debug for Upstream {
     }
 }
 
+/// What may be shown of an upstream: its URL and, for token credentials, the user.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpstreamInfo {
+    /// The remote URL.
+    pub url: String,
+    /// The user of token credentials (empty otherwise).
+    pub user: String,
+}
+
+impl From<&Upstream> for UpstreamInfo {
+    fn from(upstream: &Upstream) -> Self {
+        let user = match &upstream.credentials {
+            UpstreamCredentials::Token { user, .. } => user.clone(),
+            _ => String::new(),
+        };
+        Self {
+            url: upstream.url.clone(),
+            user,
+        }
+    }
+}
+
 /// Credentials for an upstream. `Debug` never shows a secret.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -19,7 +19,7 @@ use crate::configstore::names::{
     validate_uri,
 };
 use crate::configstore::types::{
-    ProjectSetup, ReadOptions, Resource, Scope, StoredResource, Upstream,
+    ProjectSetup, ReadOptions, Resource, Scope, StoredResource, Upstream, UpstreamInfo,
 };
 
 fn commit_id(oid: Oid) -> GitCommitId {
@@ -400,6 +400,13 @@ impl ConfigStore for GitConfigStore {
 
     async fn stages(&self, project: &str) -> Result<Vec<String>> {
         self.read(project, |ctx| ctx.stages()).await
+    }
+
+    async fn upstream_info(&self, project: &str) -> Result<Option<UpstreamInfo>> {
+        self.read(project, |ctx| {
+            Ok(ctx.info.upstream.as_ref().map(UpstreamInfo::from))
+        })
+        .await
     }
 
     async fn create_service(&self, project: &str, service: &str) -> Result<()> {

@@ -278,6 +278,14 @@ impl ConfigStore for MemoryConfigStore {
         Ok(state.stages())
     }
 
+    async fn upstream_info(
+        &self,
+        project: &str,
+    ) -> Result<Option<crate::configstore::UpstreamInfo>> {
+        // The memory store has no upstreams (they are rejected on create).
+        self.project(project).map(|_| None)
+    }
+
     async fn create_service(&self, project: &str, service: &str) -> Result<()> {
         validate_service_name(service)?;
         let handle = self.project(project)?;
