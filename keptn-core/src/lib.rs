@@ -8,10 +8,16 @@
 //! - [`datastore`]: the event store (SQLite, PostgreSQL, MongoDB)
 //! - [`configstore`]: the versioned configuration store (git, memory)
 //! - [`quality`]: SLO/SLI model and the lighthouse evaluation
+//! - [`deploy`]: the `Deployer` trait, the local deployer and the Helm deployer
+//! - [`loadtest`]: HTTP functional and load tests, their results and the `builtin` SLIs
+//! - [`remediation`]: `remediation.yaml`, action selection and action providers
 
 pub mod bus;
 pub mod configstore;
 pub mod datastore;
+pub mod deploy;
+pub mod loadtest;
 pub mod orchestrator;
 pub mod quality;
+pub mod remediation;
 pub mod shipyard;
