@@ -155,7 +155,11 @@ pub struct DeployRequest {
 
 impl DeployRequest {
     /// A request without resources or known URIs.
-    pub fn new(scope: ServiceScope, strategy: DeploymentStrategy, values: Map<String, Value>) -> Self {
+    pub fn new(
+        scope: ServiceScope,
+        strategy: DeploymentStrategy,
+        values: Map<String, Value>,
+    ) -> Self {
         Self {
             scope,
             strategy,
@@ -339,7 +343,10 @@ mod tests {
     #[test]
     fn scaling_values_of_the_example_file_add_replicas() {
         for v in [json!(1), json!("1"), json!("+1")] {
-            assert_eq!(ReplicaChange::from_action_value(&v).unwrap(), ReplicaChange::Add(1));
+            assert_eq!(
+                ReplicaChange::from_action_value(&v).unwrap(),
+                ReplicaChange::Add(1)
+            );
         }
         assert_eq!(
             ReplicaChange::from_action_value(&json!("-2")).unwrap(),
