@@ -32,7 +32,7 @@ async fn canary_serves_after_deploy_and_primary_serves_again_after_rollback() {
         .deploy(&request(&scope, bg.clone(), "2.0.0-slow", 1))
         .await
         .unwrap();
-    assert_eq!(second.uris_local, [uri.clone()]);
+    assert_eq!(second.uris_local, [uri.as_str()]);
     let a = get(&uri).await;
     assert_eq!(
         (a.deployment.as_str(), a.version.as_str()),

@@ -29,7 +29,7 @@ async fn direct_deployment_replaces_the_running_version_behind_a_stable_uri() {
         .deploy(&request(&scope, DeploymentStrategy::Direct, "2.0.0", 1))
         .await
         .unwrap();
-    assert_eq!(second.uris_local, [uri.clone()], "the URI is stable");
+    assert_eq!(second.uris_local, [uri.as_str()], "the URI is stable");
     assert_eq!(get(&uri).await.version, "2.0.0");
     assert_all_gone(&old_pids).await;
 

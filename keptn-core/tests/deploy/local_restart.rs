@@ -42,7 +42,7 @@ async fn running_processes_are_adopted_after_a_restart() {
         .unwrap();
     let after = d.status(&scope).await.unwrap().unwrap();
     assert_eq!(pids(&after), running, "the same processes were adopted");
-    assert_eq!(after.uris_local, [uri.clone()], "the proxy port is kept");
+    assert_eq!(after.uris_local, [uri.as_str()], "the proxy port is kept");
     assert_eq!(after.canary_weight, 100);
     assert_eq!(get(&uri).await.version, "2.0.0");
 
@@ -77,7 +77,7 @@ async fn stopped_versions_are_started_again_after_a_restart() {
     let after = pids(&status);
     assert_eq!(after.len(), 2);
     assert!(after.iter().all(|p| !before.contains(p)));
-    assert_eq!(status.uris_local, [uri.clone()]);
+    assert_eq!(status.uris_local, [uri.as_str()]);
     assert_eq!(get(&uri).await.version, "1.0.0");
     d.shutdown().await.unwrap();
     assert_all_gone(&after).await;
