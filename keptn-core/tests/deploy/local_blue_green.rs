@@ -134,3 +134,52 @@ async fn release_promotes_the_canary_and_stops_the_old_primary() {
     assert!(!d.state_file(&scope).exists());
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_canary_that_fails_to_start_leaves_the_primary_serving_and_is_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = deployer(dir.path()).await;
+    let scope = scope();
+    let bg = DeploymentStrategy::BlueGreenService;
+    let uri = d
+        .deploy(&request(&scope, bg.clone(), "1.0.0", 1))
+        .await
+        .unwrap()
+        .uris_local[0]
+        .clone();
+    d.deploy(&request(&scope, bg.clone(), "2.0.0", 1))
+        .await
+        .unwrap();
+    let canary_pids: Vec<u32> = d
+        .status(&scope)
+        .await
+        .unwrap()
+        .unwrap()
+        .canary
+        .unwrap()
+        .instances
+        .iter()
+        .filter_map(|i| i.pid)
+        .collect();
+
+    let err = d
+        .deploy(&request(&scope, bg.clone(), "crash-3", 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), keptn_core::deploy::DeployErrorKind::StartFailed);
+    assert_all_gone(&canary_pids).await;
+    let a = get(&uri).await;
+    assert_eq!(
+        (a.deployment.as_str(), a.version.as_str()),
+        ("primary", "1.0.0")
+    );
+    let state = std::fs::read_to_string(d.state_file(&scope)).unwrap();
+    assert!(
+        !state.contains("2.0.0"),
+        "the replaced canary is not recorded: {state}"
+    );
+
+    let running = pids(&d.status(&scope).await.unwrap().unwrap());
+    d.shutdown().await.unwrap();
+    assert_all_gone(&running).await;
+}

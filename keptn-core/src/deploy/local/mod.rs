@@ -218,11 +218,13 @@ impl Deployer for LocalDeployer {
         let entry = self.entry(&request.scope);
         let mut guard = entry.lock().await;
         self.check_running()?;
-        let outcome = ops::deploy(&self.launcher(), &mut guard, request).await?;
+        // A failed deployment may still have changed what runs (a replaced canary stopped):
+        // the state is written either way.
+        let outcome = ops::deploy(&self.launcher(), &mut guard, request).await;
         if let Some(runtime) = guard.as_ref() {
             self.persist(runtime).await?;
         }
-        Ok(outcome)
+        outcome
     }
 
     async fn release(
@@ -258,9 +260,9 @@ impl Deployer for LocalDeployer {
         let entry = self.entry(scope);
         let mut guard = entry.lock().await;
         let runtime = guard.as_mut().ok_or_else(|| not_deployed(scope))?;
-        let outcome = ops::scale(&self.launcher(), runtime, change).await?;
+        let outcome = ops::scale(&self.launcher(), runtime, change).await;
         self.persist(runtime).await?;
-        Ok(outcome)
+        outcome
     }
 
     async fn status(&self, scope: &ServiceScope) -> Result<Option<ServiceStatus>, DeployError> {
