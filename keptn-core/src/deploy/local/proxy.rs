@@ -95,9 +95,13 @@ impl Proxy {
         let table = Arc::new(Table::default());
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
+        // Streamed bodies go out in several writes: without TCP_NODELAY, Nagle's algorithm
+        // and delayed ACKs add ~40 ms to many responses.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(HttpConnector::new());
+            .build(connector);
         tracker.spawn(accept_loop(
             listener,
             Arc::clone(&table),
@@ -163,6 +167,9 @@ async fn accept_loop(
                 }
             },
         };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a proxy connection");
+        }
         let table = Arc::clone(&table);
         let client = client.clone();
         let cancel = cancel.clone();
