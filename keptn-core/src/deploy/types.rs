@@ -18,10 +18,27 @@ pub const MAX_NAME_LEN: usize = 63;
 /// letters, digits, `-` and `_`, not starting with `-`. That keeps them safe in file paths,
 /// process arguments, Helm release names and Kubernetes namespaces.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "RawScope")]
 pub struct ServiceScope {
     project: String,
     stage: String,
     service: String,
+}
+
+/// A scope as read, checked by [`ServiceScope::new`] before use.
+#[derive(Deserialize)]
+struct RawScope {
+    project: String,
+    stage: String,
+    service: String,
+}
+
+impl TryFrom<RawScope> for ServiceScope {
+    type Error = DeployError;
+
+    fn try_from(raw: RawScope) -> Result<Self, Self::Error> {
+        ServiceScope::new(raw.project, raw.stage, raw.service)
+    }
 }
 
 impl ServiceScope {
@@ -338,6 +355,21 @@ mod tests {
             let err = ServiceScope::new("p", "dev", bad).unwrap_err();
             assert!(err.message().contains("invalid service name"), "{err}");
         }
+    }
+
+    #[test]
+    fn deserialized_scopes_are_checked() {
+        let ok: ServiceScope =
+            serde_json::from_value(json!({"project": "p", "stage": "s", "service": "c"})).unwrap();
+        assert_eq!(ok.namespace(), "p-s");
+        let bad = serde_json::from_value::<ServiceScope>(
+            json!({"project": "p", "stage": "s", "service": "../x"}),
+        );
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("invalid service name")
+        );
     }
 
     #[test]
