@@ -102,6 +102,28 @@ impl MemoryTransport {
         self.inner.lock().subscribers.clear();
     }
 
+    /// Publishes `event` and returns to how many subscriptions (counting a queue group once) it
+    /// was handed.
+    pub(crate) async fn publish_routed(&self, event: &KeptnEvent) -> Result<usize, TransportError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(TransportError::new(
+                TransportErrorKind::Closed,
+                "the in-memory transport is closed",
+            ));
+        }
+        let subject = event.type_string();
+        let routes = self.inner.route(&subject);
+        let count = routes.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let event = Arc::new(event.clone());
+        for (target, tx) in routes {
+            deliver(&self.inner, target, tx, Arc::clone(&event), 1).await;
+        }
+        Ok(count)
+    }
+
     /// The number of live subscriptions.
     pub fn subscription_count(&self) -> usize {
         let mut state = self.inner.lock();
@@ -200,22 +222,7 @@ async fn deliver(
 #[async_trait]
 impl Transport for MemoryTransport {
     async fn publish(&self, event: &KeptnEvent) -> Result<(), TransportError> {
-        if self.inner.closed.load(Ordering::SeqCst) {
-            return Err(TransportError::new(
-                TransportErrorKind::Closed,
-                "the in-memory transport is closed",
-            ));
-        }
-        let subject = event.type_string();
-        let routes = self.inner.route(&subject);
-        if routes.is_empty() {
-            return Ok(());
-        }
-        let event = Arc::new(event.clone());
-        for (target, tx) in routes {
-            deliver(&self.inner, target, tx, Arc::clone(&event), 1).await;
-        }
-        Ok(())
+        self.publish_routed(event).await.map(|_| ())
     }
 
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError> {

@@ -7,10 +7,10 @@
 //!
 //! | implementation | feature | delivery guarantee |
 //! |---|---|---|
-//! | [`MemoryTransport`] | always | in-process, at-least-once while the process lives; lost on exit |
-//! | `NatsTransport` (JetStream) | `nats` | at-least-once, durable consumers survive restarts |
-//! | `NatsTransport` (core NATS) | `nats` | at-most-once |
-//! | `HttpTransport` | `http` | at-least-once to the receiver that answered 2xx |
+//! | [`MemoryTransport`] | always | in-process, at-least-once while the process lives; lost on exit; a full subscriber blocks the publisher |
+//! | `nats::NatsTransport` (JetStream) | `nats` | at-least-once: stored before `publish` returns, durable consumers survive restarts, de-duplication by event id |
+//! | `nats::NatsTransport` (core NATS) | `nats` | at-most-once |
+//! | `http::HttpTransport` | `http` | at-least-once up to the receiver's buffer (the sender retries until a 2xx); in memory after that |
 //!
 //! Every consumer must be idempotent on the event id: at-least-once means an event can arrive
 //! twice (after a nack, an ack timeout or a reconnect).
@@ -84,6 +84,19 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     /// Publishes one event.
     async fn publish(&self, event: &KeptnEvent) -> Result<(), TransportError>;
 
+    /// Publishes several events, in order. Transports that confirm each publish (JetStream, HTTP)
+    /// may keep many confirmations in flight; the call returns once every event is confirmed.
+    ///
+    /// On error some of the events may have been published (the error message says which one
+    /// failed); publishing the whole batch again is safe on transports that de-duplicate by event
+    /// id (JetStream) and harmless for consumers, which are idempotent on the event id.
+    async fn publish_batch(&self, events: &[KeptnEvent]) -> Result<(), TransportError> {
+        for event in events {
+            self.publish(event).await?;
+        }
+        Ok(())
+    }
+
     /// Subscribes to the events that match `options.pattern`.
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError>;
 }
@@ -92,6 +105,10 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
 impl<T: Transport + ?Sized> Transport for Arc<T> {
     async fn publish(&self, event: &KeptnEvent) -> Result<(), TransportError> {
         (**self).publish(event).await
+    }
+
+    async fn publish_batch(&self, events: &[KeptnEvent]) -> Result<(), TransportError> {
+        (**self).publish_batch(events).await
     }
 
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError> {
@@ -193,7 +210,9 @@ pub struct Subscription {
 
 impl Subscription {
     /// Wraps a stream of deliveries.
-    pub fn new(stream: impl Stream<Item = Result<Delivery, DeliveryError>> + Send + 'static) -> Self {
+    pub fn new(
+        stream: impl Stream<Item = Result<Delivery, DeliveryError>> + Send + 'static,
+    ) -> Self {
         Self {
             inner: Box::pin(stream),
         }

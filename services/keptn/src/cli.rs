@@ -79,6 +79,11 @@ pub enum Command {
     Status,
     /// Print the CLI version and, when reachable, the control plane's.
     Version,
+    /// Evaluate an SLO against measured values offline, with no control plane (for CI).
+    ///
+    /// Exit codes: 0 pass or warning, 2 fail, 3 bad input (the message names the file and the
+    /// problem), 1 any other failure.
+    Evaluate(EvaluateArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
     /// Run the demo service of `keptn demo` (used by the local deployer).
@@ -484,6 +489,23 @@ pub enum ConfigureCommand {
         #[arg(long)]
         service: Option<String>,
     },
+}
+
+/// `keptn evaluate`
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The SLO file (slo.yaml).
+    #[arg(long)]
+    pub slo: PathBuf,
+    /// The measured values: get-sli finished data, or {"indicatorValues": [...]}.
+    #[arg(long)]
+    pub sli: PathBuf,
+    /// Earlier evaluation.finished data objects (a JSON array, newest first).
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
+    /// Output format: a summary (table) or the evaluation.finished data (json, yaml).
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 /// `keptn completion`

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod config;
 mod demo_service;
+mod evaluate;
 mod output;
 mod signals;
 mod watch;
@@ -17,6 +18,9 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
+    if let Command::Evaluate(args) = &cli.command {
+        return ExitCode::from(u8::try_from(evaluate::run(args)).unwrap_or(1));
+    }
     if let Command::Completion(args) = &cli.command {
         let mut command = Cli::command();
         clap_complete::generate(args.shell, &mut command, "keptn", &mut std::io::stdout());
