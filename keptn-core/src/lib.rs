@@ -10,13 +10,19 @@
 //! - [`configstore`]: the versioned configuration store (git, memory)
 //! - [`quality`]: SLO/SLI model and the lighthouse evaluation
 //! - [`projects`]: project, stage and service lifecycle and their expanded views
+//! - [`deploy`]: the `Deployer` trait, the local deployer and the Helm deployer
+//! - [`loadtest`]: HTTP functional and load tests, their results and the `builtin` SLIs
+//! - [`remediation`]: `remediation.yaml`, action selection and action providers
 
 pub mod bus;
 pub mod configstore;
 pub mod datastore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod db;
+pub mod deploy;
+pub mod loadtest;
 pub mod orchestrator;
 pub mod projects;
 pub mod quality;
+pub mod remediation;
 pub mod shipyard;
