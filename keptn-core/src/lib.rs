@@ -2,6 +2,7 @@
 //!
 //! Module map (each module documents its own contract):
 //!
+//! - [`api`]: the control-plane HTTP API (axum)
 //! - [`bus`]: the durable in-process bus of the embedded control plane
 //! - [`shipyard`]: the shipyard model, parsing, validation and 0.1 -> 0.2 conversion
 //! - [`orchestrator`]: the sequence state machine and its driver
@@ -13,7 +14,9 @@
 //! - [`deploy`]: the `Deployer` trait, the local deployer and the Helm deployer
 //! - [`loadtest`]: HTTP functional and load tests, their results and the `builtin` SLIs
 //! - [`remediation`]: `remediation.yaml`, action selection and action providers
+//! - [`uniform`]: registered integrations and their log entries
 
+pub mod api;
 pub mod bus;
 pub mod configstore;
 pub mod datastore;
@@ -26,3 +29,4 @@ pub mod projects;
 pub mod quality;
 pub mod remediation;
 pub mod shipyard;
+pub mod uniform;

@@ -10,6 +10,7 @@
 //! as they did in Keptn.
 
 mod error;
+mod source;
 mod views;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::datastore::EventStore;
 use crate::shipyard::{Shipyard, parse_document, validate_stage_update};
 
 pub use error::{ProjectError, ProjectErrorKind};
+pub use source::ConfigShipyardSource;
 
 /// The source of the lifecycle events.
 pub const CONTROL_PLANE_SOURCE: &str = "shipyard-controller";
