@@ -10,6 +10,7 @@
 //! - `db`: shared SQLite and PostgreSQL database handles (features `sqlite`, `postgres`)
 //! - [`configstore`]: the versioned configuration store (git, memory)
 //! - [`quality`]: SLO/SLI model and the lighthouse evaluation
+//! - `plane`: the whole control plane in one process (features `sqlite` and `git`)
 //! - [`projects`]: project, stage and service lifecycle and their expanded views
 //! - [`deploy`]: the `Deployer` trait, the local deployer and the Helm deployer
 //! - [`loadtest`]: HTTP functional and load tests, their results and the `builtin` SLIs
@@ -25,6 +26,8 @@ pub mod db;
 pub mod deploy;
 pub mod loadtest;
 pub mod orchestrator;
+#[cfg(all(feature = "sqlite", feature = "git"))]
+pub mod plane;
 pub mod projects;
 pub mod quality;
 pub mod remediation;

@@ -48,7 +48,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        if path == "." || path.is_empty() {
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        if syntax || path == "." || path == "?" || path.is_empty() {
             ApiError::bad_request(format!("the request body is not valid JSON: {inner}"))
         } else {
             ApiError::bad_request(format!("{path}: {inner}"))

@@ -25,6 +25,8 @@
 
 mod group;
 mod log;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -40,6 +42,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use log::{ConsumerPosition, EventLog, LogError, MemoryEventLog};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteEventLog;
 
 use group::Group;
 

@@ -37,6 +37,7 @@
 
 mod error;
 mod filter;
+mod ingest;
 mod memory;
 mod query;
 pub(crate) mod record;
@@ -58,6 +59,7 @@ use keptn_sdk::event::KeptnEvent;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use filter::{EventFilter, FilterField, FilterTerm};
+pub use ingest::{DATASTORE_QUEUE_GROUP, IngestError, Ingester};
 pub use memory::MemoryEventStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::MongoEventStore;

@@ -56,7 +56,7 @@ use crate::event::payload::FinishedData;
 pub use context::{DeferredFinish, TaskContext};
 pub use filter::Filter;
 pub use func::{HandlerFn, handler_fn};
-pub use runner::{RunnerError, TaskRunner};
+pub use runner::{RunnerError, SubscribedRunner, TaskRunner};
 
 /// One task of one service.
 ///

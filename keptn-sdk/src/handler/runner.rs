@@ -193,6 +193,13 @@ impl<T: Transport, H: TaskHandler> TaskRunner<T, H> {
     where
         S: Future<Output = ()> + Send,
     {
+        self.subscribe().await?.run(shutdown).await
+    }
+
+    /// Subscribes to the task's `.triggered` events and returns the subscribed runner, which
+    /// [`SubscribedRunner::run`] then drives. Use it when something must happen only once the
+    /// runner receives events (an embedding process opening its API, a test publishing).
+    pub async fn subscribe(self) -> Result<SubscribedRunner<T, H>, RunnerError> {
         let task = self.handler.task().to_owned();
         let subject = EventType::task(task.clone(), Phase::Triggered).to_string();
         let pattern = SubjectPattern::exact(&subject).map_err(|e| RunnerError::InvalidTask {
@@ -205,7 +212,7 @@ impl<T: Transport, H: TaskHandler> TaskRunner<T, H> {
             QueueGroup::Named(group) => Some(group.clone()),
             QueueGroup::None => None,
         };
-        let mut subscription =
+        let subscription =
             self.transport
                 .subscribe(options)
                 .await
@@ -214,7 +221,47 @@ impl<T: Transport, H: TaskHandler> TaskRunner<T, H> {
                     source,
                 })?;
         info!(task = %task, source = %self.source, "task runner started");
+        Ok(SubscribedRunner {
+            runner: self,
+            subscription,
+            task,
+        })
+    }
+}
 
+/// A [`TaskRunner`] that has subscribed; [`run`](SubscribedRunner::run) it.
+#[derive(Debug)]
+pub struct SubscribedRunner<T, H> {
+    runner: TaskRunner<T, H>,
+    subscription: crate::transport::Subscription,
+    task: String,
+}
+
+impl<T: Transport, H: TaskHandler> SubscribedRunner<T, H> {
+    /// Handles deliveries until `shutdown` completes; see [`TaskRunner::run`].
+    pub async fn run<S>(self, shutdown: S) -> Result<(), RunnerError>
+    where
+        S: Future<Output = ()> + Send,
+    {
+        let SubscribedRunner {
+            runner,
+            mut subscription,
+            task,
+        } = self;
+        runner.drive(&mut subscription, task, shutdown).await
+    }
+}
+
+impl<T: Transport, H: TaskHandler> TaskRunner<T, H> {
+    async fn drive<S>(
+        &self,
+        subscription: &mut crate::transport::Subscription,
+        task: String,
+        shutdown: S,
+    ) -> Result<(), RunnerError>
+    where
+        S: Future<Output = ()> + Send,
+    {
         let shared = Arc::new(Shared {
             dedup: Mutex::new(Dedup::new(self.dedup_capacity)),
             running: Mutex::new(HashMap::new()),
@@ -245,7 +292,6 @@ impl<T: Transport, H: TaskHandler> TaskRunner<T, H> {
                 Some(Ok(delivery)) => self.dispatch(delivery, permit, &shared, &mut tasks).await,
             }
         };
-        drop(subscription);
         self.drain(&shared, &mut tasks).await;
         info!(task = %task, "task runner stopped");
         if ended {
