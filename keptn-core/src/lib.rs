@@ -15,6 +15,7 @@
 //! - [`deploy`]: the `Deployer` trait, the local deployer and the Helm deployer
 //! - [`loadtest`]: HTTP functional and load tests, their results and the `builtin` SLIs
 //! - [`remediation`]: `remediation.yaml`, action selection and action providers
+//! - `services`: the built-in services run by `keptn serve` (features `sqlite` and `git`)
 //! - [`uniform`]: registered integrations and their log entries
 
 pub mod api;
@@ -31,5 +32,7 @@ pub mod plane;
 pub mod projects;
 pub mod quality;
 pub mod remediation;
+#[cfg(all(feature = "sqlite", feature = "git"))]
+pub mod services;
 pub mod shipyard;
 pub mod uniform;

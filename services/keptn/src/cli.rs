@@ -79,6 +79,8 @@ pub enum Command {
     Status,
     /// Print the CLI version and, when reachable, the control plane's.
     Version,
+    /// Run the whole control plane in this process (API, orchestrator, stores, services).
+    Serve(crate::serve::ServeArgs),
     /// Evaluate an SLO against measured values offline, with no control plane (for CI).
     ///
     /// Exit codes: 0 pass or warning, 2 fail, 3 bad input (the message names the file and the

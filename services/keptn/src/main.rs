@@ -6,6 +6,7 @@ mod config;
 mod demo_service;
 mod evaluate;
 mod output;
+mod serve;
 mod signals;
 mod watch;
 
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::DemoService(args) => runtime.block_on(demo_service::run(args)).map(|()| 0),
+        Command::Serve(args) => runtime.block_on(serve::run(args)).map(|()| 0),
         _ => runtime.block_on(commands::run(cli)),
     };
     match result {

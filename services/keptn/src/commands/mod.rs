@@ -33,9 +33,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Configure(c) => project::configure(&client(config_file)?, c).await,
         Command::Status => project::status(config_file).await,
         Command::Version => project::version(config_file).await,
-        Command::Completion(_) | Command::DemoService(_) | Command::Evaluate(_) => {
-            unreachable_command()
-        }
+        Command::Completion(_)
+        | Command::DemoService(_)
+        | Command::Evaluate(_)
+        | Command::Serve(_) => unreachable_command(),
     }
 }
 
