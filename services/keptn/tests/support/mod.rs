@@ -1,0 +1,176 @@
+//! Test support: a real `keptn serve` process on a free port, and the real `keptn` CLI
+//! pointed at it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The `keptn` binary under test.
+pub fn keptn_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_keptn")
+}
+
+/// A file of the repository's `testdata/keptn-examples`.
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/keptn-examples")
+        .join(name)
+}
+
+/// A `keptn serve` process with its own data directory. Killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub data_dir: PathBuf,
+    pub endpoint: String,
+    pub token: String,
+    pub config_file: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    /// Starts `keptn serve` in a new temporary data directory.
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let config_file = tmp.path().join("cli.json");
+        let mut server = Server {
+            child: None,
+            data_dir,
+            endpoint: String::new(),
+            token: String::new(),
+            config_file,
+            _tmp: tmp,
+        };
+        server.launch(&[]);
+        server
+    }
+
+    /// Starts the process (again) on the same data directory, with extra `serve` arguments.
+    pub fn launch(&mut self, extra: &[&str]) {
+        let port = free_port();
+        let mut child = Command::new(keptn_bin())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
+            .env_remove("KEPTN_API_TOKEN")
+            .env(
+                "RUST_LOG",
+                std::env::var("KEPTN_TEST_SERVE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("keptn serve starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut endpoint, mut token) = (None, None);
+        while endpoint.is_none() || token.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("keptn serve prints its endpoint and token");
+            if let Some(e) = line.strip_prefix("Keptn control plane ready at ") {
+                endpoint = Some(e.to_owned());
+            }
+            if let Some(t) = line.strip_prefix("API token: ") {
+                token = Some(t.to_owned());
+            }
+        }
+        self.endpoint = endpoint.unwrap();
+        self.token = token.unwrap();
+        self.child = Some(child);
+    }
+
+    /// Stops the process with SIGTERM and returns its exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs the `keptn` CLI against this server.
+    pub fn keptn(&self, args: &[&str]) -> Output {
+        Command::new(keptn_bin())
+            .args(args)
+            .env("KEPTN_ENDPOINT", &self.endpoint)
+            .env("KEPTN_API_TOKEN", &self.token)
+            .env("KEPTN_CONFIG_FILE", &self.config_file)
+            .output()
+            .expect("the keptn CLI runs")
+    }
+
+    /// Runs the CLI and asserts it succeeded; returns stdout.
+    pub fn keptn_ok(&self, args: &[&str]) -> String {
+        let out = self.keptn(args);
+        assert!(
+            out.status.success(),
+            "keptn {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Retries `check` every 100 ms until it returns `Some` or `timeout` passes.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
