@@ -16,7 +16,25 @@
 //! | `seq_processed` | `event_id` | ids of processed events, with the time |
 
 /// Rows per multi-row statement: well below both databases' limits on bound parameters.
-pub(super) const CHUNK: usize = 400;
+pub(super) const CHUNK: usize = 256;
+
+/// Splits `items` into slices whose lengths are powers of two (at most `CHUNK`), largest
+/// first. Statements are cached by their text, and the text of a multi-row statement depends
+/// on its row count: with power-of-two counts a table needs at most nine statements, which stay
+/// prepared, instead of one freshly parsed statement per commit.
+pub(super) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = rest.len().min(CHUNK);
+        let size = 1 << size.ilog2();
+        let (head, tail) = rest.split_at(size);
+        rest = tail;
+        Some(head)
+    })
+}
 
 /// The SQLite schema.
 #[cfg(feature = "sqlite")]
@@ -61,7 +79,7 @@ pub(super) const SQLITE_SCHEMA: &[&str] = &[
         PRIMARY KEY (project, keptn_context, stage)
     ) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS seq_outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER PRIMARY KEY NOT NULL,
         event TEXT NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS seq_processed (
@@ -113,7 +131,7 @@ pub(super) const POSTGRES_SCHEMA: &[&str] = &[
         PRIMARY KEY (project, keptn_context, stage)
     )",
     "CREATE TABLE IF NOT EXISTS seq_outbox (
-        seq BIGSERIAL PRIMARY KEY,
+        seq BIGINT PRIMARY KEY NOT NULL,
         event TEXT NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS seq_processed (
@@ -126,6 +144,16 @@ pub(super) const POSTGRES_SCHEMA: &[&str] = &[
 /// `pool: sqlx::Pool<$db>` field and an `unavailable(sqlx::Error, &str)` helper in scope).
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty) => {
+        impl_sql_store!(@impl $store, $db, {});
+    };
+    ($store:ty, $db:ty, maintain = $maintain:ident) => {
+        impl_sql_store!(@impl $store, $db, {
+            async fn maintain(&self) -> Result<(), SequenceStoreError> {
+                self.$maintain().await
+            }
+        });
+    };
+    (@impl $store:ty, $db:ty, { $($extra:tt)* }) => {
         impl $store {
             async fn write(&self, commit: Commit) -> Result<(), sqlx::Error> {
                 use sqlx::QueryBuilder;
@@ -136,7 +164,7 @@ macro_rules! impl_sql_store {
                     .map(ExecutionRow::encode)
                     .collect::<Result<_, _>>()
                     .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                for chunk in rows.chunks(CHUNK) {
+                for chunk in chunks(&rows) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO seq_executions (id, project, stage, service, keptn_context, \
                          sequence_name, triggered_id, state, active, current_triggered_id, \
@@ -175,7 +203,7 @@ macro_rules! impl_sql_store {
                     .map(|v| encode_view(v).map(|body| (v, body)))
                     .collect::<Result<_, _>>()
                     .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                for chunk in views.chunks(CHUNK) {
+                for chunk in chunks(&views) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO seq_views (project, keptn_context, name, state, time, body) ",
                     );
@@ -218,15 +246,20 @@ macro_rules! impl_sql_store {
                     };
                     q.build().execute(&mut *tx).await?;
                 }
-                let events: Vec<String> = commit
+                let events: Vec<(i64, String)> = commit
                     .outbox
                     .iter()
-                    .map(|e| String::from_utf8(e.to_json()).unwrap_or_default())
+                    .map(|e| {
+                        (
+                            i64::try_from(e.seq).unwrap_or(i64::MAX),
+                            String::from_utf8(e.event.to_json()).unwrap_or_default(),
+                        )
+                    })
                     .collect();
-                for chunk in events.chunks(CHUNK) {
-                    let mut q = QueryBuilder::<$db>::new("INSERT INTO seq_outbox (event) ");
-                    q.push_values(chunk, |mut b, e| {
-                        b.push_bind(e.as_str());
+                for chunk in chunks(&events) {
+                    let mut q = QueryBuilder::<$db>::new("INSERT INTO seq_outbox (seq, event) ");
+                    q.push_values(chunk, |mut b, (seq, e)| {
+                        b.push_bind(*seq).push_bind(e.as_str());
                     });
                     q.build().execute(&mut *tx).await?;
                 }
@@ -236,7 +269,7 @@ macro_rules! impl_sql_store {
                     q.build().execute(&mut *tx).await?;
                 }
                 let at = micros(commit.at);
-                for chunk in commit.processed.chunks(CHUNK) {
+                for chunk in chunks(&commit.processed) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO seq_processed (event_id, processed_at) ",
                     );
@@ -434,7 +467,7 @@ macro_rules! impl_sql_store {
             async fn processed(&self, ids: &[EventId]) -> Result<HashSet<EventId>, SequenceStoreError> {
                 use sqlx::QueryBuilder;
                 let mut found = HashSet::new();
-                for chunk in ids.chunks(CHUNK) {
+                for chunk in chunks(&ids) {
                     let mut q = QueryBuilder::<$db>::new(
                         "SELECT event_id FROM seq_processed WHERE event_id IN (",
                     );
@@ -485,6 +518,12 @@ macro_rules! impl_sql_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn outbox_last_seq(&self) -> Result<u64, SequenceStoreError> {
+                let mut q =
+                    sqlx::QueryBuilder::<$db>::new("SELECT COALESCE(MAX(seq), 0) FROM seq_outbox");
+                self.count(&mut q).await
             }
 
             async fn execution(&self, id: &str) -> Result<Option<SequenceExecution>, SequenceStoreError> {
@@ -576,9 +615,8 @@ macro_rules! impl_sql_store {
                     .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
                 let mut items = Vec::new();
                 for body in self.bodies(&mut q, "listing open task events").await? {
-                    let exec = decode_execution(&body)?;
-                    if let Some(task) = exec.current_task {
-                        items.push(task.event);
+                    if let Some(event) = decode_execution(&body)?.open_task_event() {
+                        items.push(event);
                     }
                 }
                 Ok(Page::new(items, total, page))
@@ -587,6 +625,8 @@ macro_rules! impl_sql_store {
             async fn pauses(&self) -> Result<Vec<PauseKey>, SequenceStoreError> {
                 self.read_pauses().await
             }
+
+            $($extra)*
         }
     };
 }
