@@ -261,7 +261,13 @@ impl Loop {
     /// Rebuilds the core from the store and re-arms every timer.
     async fn reload(&mut self) -> Result<(), ControllerError> {
         let restored = self.store.load_active().await?;
-        self.next_seq = self.store.outbox_last_seq().await? + 1;
+        // Outbox numbers never go back within a process: the publisher skips what it thinks it
+        // already published. Numbers of a failed commit are simply not used.
+        let published = self.progress.published_up_to.load(Ordering::Acquire);
+        self.next_seq = self
+            .next_seq
+            .max(self.store.outbox_last_seq().await? + 1)
+            .max(published + 1);
         let now = self.clock.now();
         let (core, effects) = Core::restore(self.config.core.clone(), restored, now);
         self.core = core;
