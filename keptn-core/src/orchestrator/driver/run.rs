@@ -23,17 +23,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::publisher::{OutboxProgress, Publisher};
-use super::source::ShipyardSourceErrorKind;
 use super::timers::Timers;
 use super::{ControlOutcome, ControlRequest, Controller, ControllerError};
-use crate::orchestrator::core::{Core, Effect, Input, Relevance, Timer, relevance};
+use crate::orchestrator::core::{Core, Input, Relevance, Timer, relevance};
 use crate::orchestrator::store::{
     Commit, OutboxEntry, SequenceStore, SequenceStoreError, SequenceStoreErrorKind,
 };
 use crate::shipyard::Shipyard;
 
 const SUBJECT: &str = "sh.keptn.>";
-const SHIPYARD_CACHE_LIMIT: usize = 1024;
+pub(super) const SHIPYARD_CACHE_LIMIT: usize = 1024;
 /// Store maintenance (a WAL checkpoint for SQLite) runs after this many commits.
 const COMMITS_PER_MAINTENANCE: u64 = 32;
 
@@ -41,14 +40,14 @@ type Reply = oneshot::Sender<Result<ControlOutcome, ControllerError>>;
 
 /// What one commit carries, and what to settle once it is durable.
 #[derive(Default)]
-struct Pending {
-    commit: Commit,
-    executions: HashMap<String, usize>,
-    views: HashMap<(String, KeptnContext), usize>,
-    timers: Vec<Timer>,
-    deliveries: Vec<Box<dyn Acknowledger>>,
-    replies: Vec<(Reply, usize)>,
-    seen: HashSet<EventId>,
+pub(super) struct Pending {
+    pub(super) commit: Commit,
+    pub(super) executions: HashMap<String, usize>,
+    pub(super) views: HashMap<(String, KeptnContext), usize>,
+    pub(super) timers: Vec<Timer>,
+    pub(super) deliveries: Vec<Box<dyn Acknowledger>>,
+    pub(super) replies: Vec<(Reply, usize)>,
+    pub(super) seen: HashSet<EventId>,
 }
 
 impl Pending {
@@ -69,21 +68,21 @@ struct InFlight {
     outbox: Vec<OutboxEntry>,
 }
 
-struct Loop {
-    core: Core,
-    store: Arc<dyn SequenceStore>,
-    shipyards: Arc<dyn super::ShipyardSource>,
-    clock: Arc<dyn super::Clock>,
-    config: super::ControllerConfig,
-    timers: Timers,
-    cache: HashMap<(String, GitCommitId), Arc<Shipyard>>,
-    progress: Arc<OutboxProgress>,
-    maintenance: Arc<Notify>,
-    deleted_up_to: u64,
+pub(super) struct Loop {
+    pub(super) core: Core,
+    pub(super) store: Arc<dyn SequenceStore>,
+    pub(super) shipyards: Arc<dyn super::ShipyardSource>,
+    pub(super) clock: Arc<dyn super::Clock>,
+    pub(super) config: super::ControllerConfig,
+    pub(super) timers: Timers,
+    pub(super) cache: HashMap<(String, GitCommitId), Arc<Shipyard>>,
+    pub(super) progress: Arc<OutboxProgress>,
+    pub(super) maintenance: Arc<Notify>,
+    pub(super) deleted_up_to: u64,
     /// The `seq` the next outbox entry gets.
-    next_seq: u64,
-    commits: u64,
-    next: Pending,
+    pub(super) next_seq: u64,
+    pub(super) commits: u64,
+    pub(super) next: Pending,
     in_flight: Option<InFlight>,
 }
 
@@ -480,125 +479,6 @@ impl Loop {
                 }
             }
         }
-    }
-
-    /// Prepares a sequence trigger: stamps its commit, loads the shipyard at that commit and
-    /// the stored view of its context. `None` when the configuration store is unavailable (the
-    /// delivery is retried later).
-    async fn trigger_input(
-        &mut self,
-        mut event: keptn_sdk::KeptnEvent,
-        project: Option<String>,
-        stage: &str,
-    ) -> Option<Input> {
-        let Some(project) = project.filter(|p| !p.is_empty()) else {
-            return Some(Input::SequenceTriggered {
-                event,
-                shipyard: Err("the trigger has no data.project".to_owned()),
-            });
-        };
-        if event.gitcommitid.is_none() {
-            match self.shipyards.latest_commit(&project, stage).await {
-                Ok(commit) => event.gitcommitid = commit,
-                Err(e) if e.kind() == ShipyardSourceErrorKind::Unavailable => {
-                    tracing::warn!(error = %e, "configuration store unavailable");
-                    return None;
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, project, stage, "no latest commit for the stage");
-                }
-            }
-        }
-        let shipyard = match self.shipyard(&project, event.gitcommitid.clone()).await {
-            Ok(shipyard) => Ok(shipyard),
-            Err(e) if e.kind() == ShipyardSourceErrorKind::Unavailable => {
-                tracing::warn!(error = %e, "configuration store unavailable");
-                return None;
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        if self.core.needs_view(&project, &event.shkeptncontext) {
-            match self.store.view(&project, &event.shkeptncontext).await {
-                Ok(Some(view)) => self.core.insert_view(view),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read a sequence view");
-                    return None;
-                }
-            }
-        }
-        Some(Input::SequenceTriggered { event, shipyard })
-    }
-
-    async fn shipyard(
-        &mut self,
-        project: &str,
-        commit: Option<GitCommitId>,
-    ) -> Result<Arc<Shipyard>, super::ShipyardSourceError> {
-        if let Some(commit) = &commit {
-            if let Some(found) = self.cache.get(&(project.to_owned(), commit.clone())) {
-                return Ok(Arc::clone(found));
-            }
-        }
-        let shipyard = Arc::new(self.shipyards.shipyard(project, commit.as_ref()).await?);
-        if let Some(commit) = commit {
-            if self.cache.len() >= SHIPYARD_CACHE_LIMIT {
-                self.cache.clear();
-            }
-            self.cache
-                .insert((project.to_owned(), commit), Arc::clone(&shipyard));
-        }
-        Ok(shipyard)
-    }
-
-    /// Merges effects into a pending commit; returns the outcome of each control command, in
-    /// order.
-    async fn absorb(&mut self, pending: &mut Pending, effects: Vec<Effect>) -> Vec<usize> {
-        let mut outcomes = Vec::new();
-        for effect in effects {
-            match effect {
-                Effect::Publish(outgoing) => {
-                    let mut event = outgoing.event;
-                    if let Some((project, stage)) = outgoing.stamp_commit_of {
-                        match self.shipyards.latest_commit(&project, &stage).await {
-                            Ok(commit) => event.gitcommitid = commit,
-                            Err(e) => tracing::warn!(
-                                error = %e, project, stage,
-                                "cannot stamp the latest commit on a chained trigger"
-                            ),
-                        }
-                    }
-                    pending.commit.outbox.push(OutboxEntry {
-                        seq: self.next_seq,
-                        event,
-                    });
-                    self.next_seq += 1;
-                }
-                Effect::SaveExecution(exec) => match pending.executions.get(&exec.id) {
-                    Some(&i) => pending.commit.executions[i] = *exec,
-                    None => {
-                        pending
-                            .executions
-                            .insert(exec.id.clone(), pending.commit.executions.len());
-                        pending.commit.executions.push(*exec);
-                    }
-                },
-                Effect::SaveView(view) => {
-                    let key = (view.project.clone(), view.shkeptncontext.clone());
-                    match pending.views.get(&key) {
-                        Some(&i) => pending.commit.views[i] = *view,
-                        None => {
-                            pending.views.insert(key, pending.commit.views.len());
-                            pending.commit.views.push(*view);
-                        }
-                    }
-                }
-                Effect::SetPause { key, paused } => pending.commit.pauses.push((key, paused)),
-                Effect::Schedule(timer) => pending.timers.push(timer),
-                Effect::Controlled { affected } => outcomes.push(affected),
-            }
-        }
-        outcomes
     }
 
     /// Whether published events wait to be removed from the outbox.

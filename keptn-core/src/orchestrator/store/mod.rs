@@ -19,6 +19,8 @@ mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod row;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod schema;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;

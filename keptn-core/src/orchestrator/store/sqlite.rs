@@ -13,7 +13,8 @@ use sqlx::sqlite::{
 };
 
 use super::row::{ExecutionRow, decode_event, decode_execution, decode_view, encode_view, micros};
-use super::sql::{SQLITE_SCHEMA, chunks, impl_sql_store};
+use super::schema::SQLITE_SCHEMA;
+use super::sql::{chunks, impl_sql_store};
 use super::{
     Commit, ExecutionFilter, OutboxEntry, Page, PageRequest, SequenceStore, SequenceStoreError,
     SequenceStoreErrorKind, TriggeredFilter, ViewFilter,
