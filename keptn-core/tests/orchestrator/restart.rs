@@ -243,11 +243,12 @@ async fn a_restarted_controller_keeps_delays_and_timeouts() {
     plane.shutdown().await;
 }
 
-/// A store whose commits fail while `failing` is set.
+/// A store whose next `failing` commits (and `failing_loads` loads) fail.
 #[derive(Debug, Clone)]
 struct FlakyStore {
     inner: MemorySequenceStore,
     failing: Arc<std::sync::atomic::AtomicUsize>,
+    failing_loads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[async_trait::async_trait]
@@ -265,6 +266,15 @@ impl SequenceStore for FlakyStore {
         self.inner.commit(commit).await
     }
     async fn load_active(&self) -> Result<RestoredState, SequenceStoreError> {
+        let left = self.failing_loads.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.failing_loads
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(SequenceStoreError::new(
+                SequenceStoreErrorKind::Unavailable,
+                "injected failure",
+            ));
+        }
         self.inner.load_active().await
     }
     async fn processed(&self, ids: &[EventId]) -> Result<HashSet<EventId>, SequenceStoreError> {
@@ -328,9 +338,11 @@ async fn a_failed_commit_is_redelivered_without_losing_or_repeating_a_trigger() 
     let shipyards = MemoryShipyardSource::new();
     shipyards.set_yaml(PROJECT, DELIVERY);
     let failing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failing_loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let store = FlakyStore {
         inner: MemorySequenceStore::new(),
         failing: Arc::clone(&failing),
+        failing_loads: Arc::clone(&failing_loads),
     };
     let mut plane = Plane::start_with(
         Arc::new(store),
@@ -348,8 +360,10 @@ async fn a_failed_commit_is_redelivered_without_losing_or_repeating_a_trigger() 
         .events
         .wait_for("sh.keptn.event.test.triggered", ctx)
         .await;
-    // The next two commits fail: the answers are handed back and processed again.
+    // The next two commits fail, and so does the first reload after them: the answers are
+    // handed back and processed again once the state is back.
     failing.store(2, std::sync::atomic::Ordering::SeqCst);
+    failing_loads.store(1, std::sync::atomic::Ordering::SeqCst);
     plane
         .answer(
             &test,
@@ -371,6 +385,7 @@ async fn a_failed_commit_is_redelivered_without_losing_or_repeating_a_trigger() 
         0,
         "the failures happened"
     );
+    assert_eq!(failing_loads.load(std::sync::atomic::Ordering::SeqCst), 0);
     let counts = triggers_per_task(&plane.events.all());
     assert_eq!(
         counts.len(),

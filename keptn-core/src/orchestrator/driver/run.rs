@@ -84,6 +84,8 @@ pub(super) struct Loop {
     pub(super) commits: u64,
     pub(super) next: Pending,
     in_flight: Option<InFlight>,
+    /// Set while the state cannot be reloaded after a failed commit: the next retry's delay.
+    broken: Option<Duration>,
 }
 
 pub(super) async fn run(
@@ -126,6 +128,7 @@ pub(super) async fn run(
         commits: 0,
         next: Pending::default(),
         in_flight: None,
+        broken: None,
     };
     state.reload().await?;
 
@@ -147,6 +150,15 @@ pub(super) async fn run(
     let max_batch = config.max_batch.max(1);
     tokio::pin!(shutdown);
     let result = loop {
+        if let Some(backoff) = state.broken {
+            // The state could not be reloaded: take no input until it can.
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break Ok(()),
+                () = tokio::time::sleep(backoff) => state.recover().await,
+            }
+            continue;
+        }
         if state.in_flight.is_none() && (state.next.has_work() || state.unpublished_removal()) {
             state.start_commit();
         }
@@ -467,16 +479,17 @@ impl Loop {
     }
 
     /// Rebuilds the core after a failed commit, retrying until the store answers.
+    /// Rebuilds the core after a failed commit. If the store does not answer, the loop stops
+    /// taking inputs and retries (see `broken`) until it does or the controller shuts down.
     async fn recover(&mut self) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.reload().await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot reload the sequence state; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
+        match self.reload().await {
+            Ok(()) => self.broken = None,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reload the sequence state; retrying");
+                let backoff = self.broken.map_or(Duration::from_millis(100), |b| {
+                    (b * 2).min(Duration::from_secs(10))
+                });
+                self.broken = Some(backoff);
             }
         }
     }
