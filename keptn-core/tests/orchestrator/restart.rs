@@ -253,7 +253,7 @@ struct FlakyStore {
 
 #[async_trait::async_trait]
 impl SequenceStore for FlakyStore {
-    async fn commit(&self, commit: Commit) -> Result<(), SequenceStoreError> {
+    async fn commit(&self, commit: &Commit) -> Result<(), SequenceStoreError> {
         let left = self.failing.load(std::sync::atomic::Ordering::SeqCst);
         if left > 0 && !commit.is_empty() {
             self.failing

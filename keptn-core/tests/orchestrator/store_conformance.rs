@@ -131,7 +131,7 @@ async fn executions_are_stored_filtered_and_queued_in_trigger_order(store: &dyn 
         }),
     ];
     store
-        .commit(Commit {
+        .commit(&Commit {
             executions: all.clone(),
             at: t0(),
             ..Commit::default()
@@ -211,7 +211,7 @@ async fn executions_are_stored_filtered_and_queued_in_trigger_order(store: &dyn 
     let mut e2 = all[2].clone();
     e2.state = ExecutionState::Aborted;
     store
-        .commit(Commit {
+        .commit(&Commit {
             executions: vec![e2],
             at: t0(),
             ..Commit::default()
@@ -241,7 +241,7 @@ async fn restart_state_holds_active_executions_their_views_and_pauses(store: &dy
         stage: Some("dev".into()),
     };
     store
-        .commit(Commit {
+        .commit(&Commit {
             views: vec![
                 view("c1", 1, "delivery", ExecutionState::Started),
                 view("c4", 0, "delivery", ExecutionState::Finished),
@@ -267,7 +267,7 @@ async fn restart_state_holds_active_executions_their_views_and_pauses(store: &dy
     assert_eq!(paused, vec![pause_all.clone(), pause_stage.clone()]);
 
     store
-        .commit(Commit {
+        .commit(&Commit {
             pauses: vec![(pause_all, false)],
             at: t0(),
             ..Commit::default()
@@ -287,7 +287,7 @@ async fn the_outbox_hands_out_events_in_order_until_published(store: &dyn Sequen
         .collect();
     assert_eq!(store.outbox_last_seq().await.unwrap(), 0);
     store
-        .commit(Commit {
+        .commit(&Commit {
             outbox: entries[..3].to_vec(),
             at: t0(),
             ..Commit::default()
@@ -295,7 +295,7 @@ async fn the_outbox_hands_out_events_in_order_until_published(store: &dyn Sequen
         .await
         .unwrap();
     store
-        .commit(Commit {
+        .commit(&Commit {
             outbox: entries[3..].to_vec(),
             at: t0(),
             ..Commit::default()
@@ -311,7 +311,7 @@ async fn the_outbox_hands_out_events_in_order_until_published(store: &dyn Sequen
     let after_second = store.outbox(11, 2).await.unwrap();
     assert_eq!(after_second, entries[2..4].to_vec());
     store
-        .commit(Commit {
+        .commit(&Commit {
             outbox_published_up_to: Some(12),
             at: t0(),
             ..Commit::default()
@@ -321,7 +321,7 @@ async fn the_outbox_hands_out_events_in_order_until_published(store: &dyn Sequen
     let rest = store.outbox(0, 100).await.unwrap();
     assert_eq!(rest, entries[3..].to_vec());
     store
-        .commit(Commit {
+        .commit(&Commit {
             outbox_published_up_to: Some(14),
             at: t0(),
             ..Commit::default()
@@ -336,7 +336,7 @@ async fn processed_ids_are_remembered_until_pruned(store: &dyn SequenceStore) {
     let old = EventId::new("old-event");
     let new = EventId::new("new-event");
     store
-        .commit(Commit {
+        .commit(&Commit {
             processed: vec![old.clone()],
             at: t0(),
             ..Commit::default()
@@ -344,7 +344,7 @@ async fn processed_ids_are_remembered_until_pruned(store: &dyn SequenceStore) {
         .await
         .unwrap();
     store
-        .commit(Commit {
+        .commit(&Commit {
             processed: vec![new.clone(), old.clone()],
             at: t0() + Duration::hours(2),
             ..Commit::default()
@@ -368,7 +368,7 @@ async fn processed_ids_are_remembered_until_pruned(store: &dyn SequenceStore) {
 
 async fn views_are_listed_newest_first_with_filters(store: &dyn SequenceStore) {
     store
-        .commit(Commit {
+        .commit(&Commit {
             views: vec![
                 view("v1", 10, "delivery", ExecutionState::Finished),
                 view("v2", 20, "delivery", ExecutionState::Started),
@@ -463,7 +463,7 @@ async fn views_are_listed_newest_first_with_filters(store: &dyn SequenceStore) {
     let mut updated = view("v2", 20, "delivery", ExecutionState::Finished);
     updated.problem_title = Some("cpu".into());
     store
-        .commit(Commit {
+        .commit(&Commit {
             views: vec![updated.clone()],
             at: t0(),
             ..Commit::default()
@@ -530,7 +530,7 @@ async fn open_task_events_are_the_sent_incomplete_tasks(store: &dyn SequenceStor
         task: Some(("approval", true)),
     });
     store
-        .commit(Commit {
+        .commit(&Commit {
             executions: vec![done, open.clone(), delayed, approval.clone()],
             at: t0(),
             ..Commit::default()
@@ -575,7 +575,7 @@ async fn open_task_events_are_the_sent_incomplete_tasks(store: &dyn SequenceStor
 }
 
 async fn an_empty_commit_is_accepted(store: &dyn SequenceStore) {
-    store.commit(Commit::default()).await.unwrap();
+    store.commit(&Commit::default()).await.unwrap();
 }
 
 /// Runs every check on a fresh store.
@@ -621,7 +621,7 @@ async fn the_sqlite_store_keeps_its_state_across_reopening() {
     {
         let store = SqliteSequenceStore::open(&path).await.unwrap();
         store
-            .commit(Commit {
+            .commit(&Commit {
                 executions: vec![e.clone()],
                 outbox: vec![OutboxEntry {
                     seq: 1,

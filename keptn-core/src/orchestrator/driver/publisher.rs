@@ -242,7 +242,7 @@ mod tests {
         let entries: Vec<OutboxEntry> = seqs.map(entry).collect();
         let last = entries.last().map_or(0, |e| e.seq);
         store
-            .commit(Commit {
+            .commit(&Commit {
                 outbox: entries.clone(),
                 ..Commit::default()
             })

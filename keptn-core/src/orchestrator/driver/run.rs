@@ -27,7 +27,7 @@ use super::timers::Timers;
 use super::{ControlOutcome, ControlRequest, Controller, ControllerError};
 use crate::orchestrator::core::{Core, Input, Relevance, Timer, relevance};
 use crate::orchestrator::store::{
-    Commit, OutboxEntry, SequenceStore, SequenceStoreError, SequenceStoreErrorKind,
+    Commit, SequenceStore, SequenceStoreError, SequenceStoreErrorKind,
 };
 use crate::shipyard::Shipyard;
 
@@ -58,14 +58,14 @@ impl Pending {
 
 /// A commit being written.
 struct InFlight {
-    task: JoinHandle<Result<(), SequenceStoreError>>,
+    /// Writes the commit and gives it back: its outbox entries go to the publisher once they
+    /// are durable.
+    task: JoinHandle<(Result<(), SequenceStoreError>, Commit)>,
     timers: Vec<Timer>,
     deliveries: Vec<Box<dyn Acknowledger>>,
     replies: Vec<(Reply, usize)>,
     seen: HashSet<EventId>,
     published_up_to: Option<u64>,
-    /// The outbox entries of the commit, handed to the publisher once it succeeded.
-    outbox: Vec<OutboxEntry>,
 }
 
 pub(super) struct Loop {
@@ -286,12 +286,12 @@ impl Loop {
         let mut pending = Pending::default();
         pending.commit.at = now;
         self.absorb(&mut pending, effects).await;
-        let outbox = pending.commit.outbox.clone();
-        self.store.commit(pending.commit).await?;
+        self.store.commit(&pending.commit).await?;
         for timer in pending.timers {
             self.timers.push(timer);
         }
-        self.progress.committed(outbox, self.next_seq - 1);
+        self.progress
+            .committed(pending.commit.outbox, self.next_seq - 1);
         tracing::info!(
             executions = self.core.executions().count(),
             timers = self.timers.len(),
@@ -413,17 +413,18 @@ impl Loop {
         if next.commit.at == chrono::DateTime::<chrono::Utc>::default() {
             next.commit.at = self.clock.now();
         }
-        let outbox = next.commit.outbox.clone();
         let store = Arc::clone(&self.store);
         let commit = next.commit;
         self.in_flight = Some(InFlight {
-            task: tokio::spawn(async move { store.commit(commit).await }),
+            task: tokio::spawn(async move {
+                let result = store.commit(&commit).await;
+                (result, commit)
+            }),
             timers: next.timers,
             deliveries: next.deliveries,
             replies: next.replies,
             seen: next.seen,
             published_up_to,
-            outbox,
         });
     }
 
@@ -431,14 +432,17 @@ impl Loop {
     async fn finish_commit(
         &mut self,
         flight: InFlight,
-        done: Result<Result<(), SequenceStoreError>, tokio::task::JoinError>,
+        done: Result<(Result<(), SequenceStoreError>, Commit), tokio::task::JoinError>,
     ) {
-        let result = match done {
-            Ok(result) => result,
-            Err(e) => Err(SequenceStoreError::new(
-                SequenceStoreErrorKind::Other,
-                format!("the commit task failed: {e}"),
-            )),
+        let (result, outbox) = match done {
+            Ok((result, commit)) => (result, commit.outbox),
+            Err(e) => (
+                Err(SequenceStoreError::new(
+                    SequenceStoreErrorKind::Other,
+                    format!("the commit task failed: {e}"),
+                )),
+                Vec::new(),
+            ),
         };
         match result {
             Ok(()) => {
@@ -448,8 +452,8 @@ impl Loop {
                 for timer in flight.timers {
                     self.timers.push(timer);
                 }
-                if let Some(last_seq) = flight.outbox.last().map(|e| e.seq) {
-                    self.progress.committed(flight.outbox, last_seq);
+                if let Some(last_seq) = outbox.last().map(|e| e.seq) {
+                    self.progress.committed(outbox, last_seq);
                 }
                 self.commits += 1;
                 if self.commits % COMMITS_PER_MAINTENANCE == 0 {
@@ -510,7 +514,7 @@ impl Loop {
             at: self.clock.now(),
             ..Commit::default()
         };
-        match self.store.commit(commit).await {
+        match self.store.commit(&commit).await {
             Ok(()) => self.deleted_up_to = published,
             Err(e) => tracing::warn!(error = %e, "cannot remove published events from the outbox"),
         }

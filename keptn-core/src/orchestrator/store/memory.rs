@@ -56,36 +56,37 @@ fn page<T: Clone>(items: Vec<T>, request: PageRequest) -> Page<T> {
 
 #[async_trait]
 impl SequenceStore for MemorySequenceStore {
-    async fn commit(&self, commit: Commit) -> Result<(), SequenceStoreError> {
+    async fn commit(&self, commit: &Commit) -> Result<(), SequenceStoreError> {
         let mut inner = self.lock();
-        for exec in commit.executions {
+        for exec in &commit.executions {
             inner
                 .by_trigger
                 .insert(exec.triggered_id.clone(), exec.id.clone());
-            inner.executions.insert(exec.id.clone(), exec);
+            inner.executions.insert(exec.id.clone(), exec.clone());
         }
-        for view in commit.views {
-            inner
-                .views
-                .insert((view.project.clone(), view.shkeptncontext.clone()), view);
+        for view in &commit.views {
+            inner.views.insert(
+                (view.project.clone(), view.shkeptncontext.clone()),
+                view.clone(),
+            );
         }
-        for (key, paused) in commit.pauses {
-            if paused {
-                inner.pauses.insert(key);
+        for (key, paused) in &commit.pauses {
+            if *paused {
+                inner.pauses.insert(key.clone());
             } else {
-                inner.pauses.remove(&key);
+                inner.pauses.remove(key);
             }
         }
-        for entry in commit.outbox {
-            inner.outbox.push_back(entry);
+        for entry in &commit.outbox {
+            inner.outbox.push_back(entry.clone());
         }
         if let Some(up_to) = commit.outbox_published_up_to {
             while inner.outbox.front().is_some_and(|e| e.seq <= up_to) {
                 inner.outbox.pop_front();
             }
         }
-        for id in commit.processed {
-            inner.processed.entry(id).or_insert(commit.at);
+        for id in &commit.processed {
+            inner.processed.entry(id.clone()).or_insert(commit.at);
         }
         Ok(())
     }

@@ -233,8 +233,9 @@ impl SequenceStoreError {
 /// - "Absent" is `Ok(None)` or an empty list, never an error.
 #[async_trait]
 pub trait SequenceStore: Send + Sync + fmt::Debug + 'static {
-    /// Applies a commit atomically.
-    async fn commit(&self, commit: Commit) -> Result<(), SequenceStoreError>;
+    /// Applies a commit atomically. The commit is borrowed so that the caller can hand its
+    /// outbox entries on once it is durable.
+    async fn commit(&self, commit: &Commit) -> Result<(), SequenceStoreError>;
 
     /// What a restarting controller needs: the executions that are not over, every pause, and
     /// the views of the contexts of those executions.

@@ -50,10 +50,10 @@ macro_rules! impl_sql_store {
     };
     (@impl $store:ty, $db:ty, { $($extra:tt)* }) => {
         impl $store {
-            async fn write(&self, commit: Commit) -> Result<(), sqlx::Error> {
+            async fn write(&self, commit: &Commit) -> Result<(), sqlx::Error> {
                 use sqlx::QueryBuilder;
                 let mut tx = self.pool.begin().await?;
-                let rows: Vec<ExecutionRow> = commit
+                let rows: Vec<ExecutionRow<'_>> = commit
                     .executions
                     .iter()
                     .map(ExecutionRow::encode)
@@ -66,17 +66,17 @@ macro_rules! impl_sql_store {
                          current_task, task_open, triggered_at, arrival, updated_at, body) ",
                     );
                     q.push_values(chunk, |mut b, r| {
-                        b.push_bind(&r.id)
-                            .push_bind(&r.project)
-                            .push_bind(&r.stage)
-                            .push_bind(&r.service)
-                            .push_bind(&r.keptn_context)
-                            .push_bind(&r.sequence_name)
-                            .push_bind(&r.triggered_id)
+                        b.push_bind(r.id)
+                            .push_bind(r.project)
+                            .push_bind(r.stage)
+                            .push_bind(r.service)
+                            .push_bind(r.keptn_context)
+                            .push_bind(r.sequence_name)
+                            .push_bind(r.triggered_id)
                             .push_bind(r.state)
                             .push_bind(r.active)
-                            .push_bind(&r.current_triggered_id)
-                            .push_bind(&r.current_task)
+                            .push_bind(r.current_triggered_id)
+                            .push_bind(r.current_task)
                             .push_bind(r.task_open)
                             .push_bind(r.triggered_at)
                             .push_bind(r.arrival)
@@ -314,7 +314,7 @@ macro_rules! impl_sql_store {
 
         #[async_trait]
         impl SequenceStore for $store {
-            async fn commit(&self, commit: Commit) -> Result<(), SequenceStoreError> {
+            async fn commit(&self, commit: &Commit) -> Result<(), SequenceStoreError> {
                 if commit.is_empty() {
                     return Ok(());
                 }
