@@ -3,6 +3,7 @@
 mod orchestrator {
     mod control;
     mod delivery;
+    mod failures;
     mod queue;
     mod restart;
     mod shipyards;

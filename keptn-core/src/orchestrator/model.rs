@@ -4,10 +4,13 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use keptn_sdk::event::{EventId, GitCommitId, KeptnContext, KeptnEvent, KeptnResult, Status};
+use keptn_sdk::event::{
+    EventId, EventType, GitCommitId, KeptnContext, KeptnEvent, KeptnResult, Phase, Status,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::payload::{controller_event, task_payload};
 use crate::shipyard::{ChainTarget, Sequence};
 
 /// The state of a sequence execution (and, in the materialized view, of a stage or a whole
@@ -171,12 +174,30 @@ impl SequenceExecution {
         )
     }
 
-    /// The open `.triggered` event of the current task, when it has been sent.
-    pub fn open_task_event(&self) -> Option<&KeptnEvent> {
-        self.current_task
-            .as_ref()
-            .filter(|task| task.sent_at.is_some())
-            .map(|task| &task.event)
+    /// The `.triggered` event of the current task as it is (or will be) sent at `time`. Its data
+    /// is a function of the trigger, the completed tasks and the task's properties, so it is
+    /// rebuilt rather than stored.
+    pub fn current_task_event(&self, time: DateTime<Utc>) -> Option<KeptnEvent> {
+        let task = self.current_task.as_ref()?;
+        let definition = self.sequence.tasks.get(task.index);
+        let mut event = controller_event(
+            EventType::task(&task.name, Phase::Triggered),
+            &self.keptn_context,
+            None,
+            self.git_commit_id.as_ref(),
+            task_payload(self, definition),
+            time,
+        );
+        event.id = task.triggered_id.clone();
+        Some(event)
+    }
+
+    /// The open `.triggered` event of the current task: sent and not yet answered by as many
+    /// `.finished` as `.started` events.
+    pub fn open_task_event(&self) -> Option<KeptnEvent> {
+        let task = self.current_task.as_ref()?;
+        let sent_at = task.sent_at.filter(|_| !task.is_complete())?;
+        self.current_task_event(sent_at)
     }
 }
 
@@ -223,8 +244,6 @@ pub struct CurrentTask {
     /// Id of the task's `.triggered` event.
     #[serde(rename = "triggeredID")]
     pub triggered_id: EventId,
-    /// The `.triggered` event (its time is the send time once sent).
-    pub event: KeptnEvent,
     /// When the event may be sent (later than its creation with `triggeredAfter`).
     pub send_at: DateTime<Utc>,
     /// When the event was handed to the outbox; `None` while delayed or held.

@@ -1,9 +1,14 @@
 //! Keptn's payload rules: how a task's `.triggered` data is built, how the answers of a task's
 //! executors are aggregated, and what a sequence's `.finished` event carries.
 
-use keptn_sdk::event::{KeptnResult, Status, merge_json};
+use chrono::{DateTime, Utc};
+use keptn_sdk::event::{
+    EventId, EventType, GitCommitId, KEPTN_SPEC_VERSION, KeptnContext, KeptnEvent, KeptnResult,
+    SpecVersion, Status, merge_json,
+};
 use serde_json::{Map, Value};
 
+use super::core::CONTROLLER_SOURCE;
 use super::model::{SequenceExecution, TaskEvent, TaskPhase};
 use crate::shipyard::Task;
 
@@ -140,6 +145,33 @@ pub fn finished_payload(
     data.insert("result".into(), Value::from(result.as_str()));
     data.insert("message".into(), Value::from(message));
     Value::Object(data)
+}
+
+/// An event sent by the controller.
+pub(crate) fn controller_event(
+    event_type: EventType,
+    context: &KeptnContext,
+    triggered_id: Option<&EventId>,
+    git_commit_id: Option<&GitCommitId>,
+    data: Value,
+    now: DateTime<Utc>,
+) -> KeptnEvent {
+    KeptnEvent {
+        specversion: SpecVersion::V10,
+        id: EventId::generate(),
+        source: CONTROLLER_SOURCE.to_owned(),
+        event_type,
+        time: now,
+        datacontenttype: Some("application/json".to_owned()),
+        dataschema: None,
+        subject: None,
+        shkeptncontext: context.clone(),
+        triggeredid: triggered_id.cloned(),
+        gitcommitid: git_commit_id.cloned(),
+        shkeptnspecversion: Some(KEPTN_SPEC_VERSION.to_owned()),
+        extensions: Default::default(),
+        data,
+    }
 }
 
 #[cfg(test)]

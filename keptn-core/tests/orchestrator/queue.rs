@@ -7,14 +7,7 @@ use keptn_sdk::event::{KeptnContext, KeptnResult};
 use serde_json::json;
 
 use super::shipyards::DELIVERY;
-use super::support::{Answer, Plane};
-
-fn pass() -> Vec<Answer> {
-    vec![
-        Answer::Started,
-        Answer::Finished(KeptnResult::Pass, json!({})),
-    ]
-}
+use super::support::{Answer, Plane, pass};
 
 #[tokio::test(start_paused = true)]
 async fn services_of_the_same_stage_do_not_block_each_other() {

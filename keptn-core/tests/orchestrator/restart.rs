@@ -1,13 +1,19 @@
 //! A controller that stops (or is killed) while tasks are open resumes every sequence when a
 //! new one starts on the same state, without losing or repeating a task trigger.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keptn_core::orchestrator::store::{MemorySequenceStore, SequenceStore};
-use keptn_core::orchestrator::{ControllerConfig, ExecutionState, MemoryShipyardSource};
-use keptn_sdk::event::{KeptnContext, KeptnEvent, KeptnResult};
+use keptn_core::orchestrator::store::{
+    Commit, ExecutionFilter, MemorySequenceStore, OutboxEntry, Page, PageRequest, SequenceStore,
+    SequenceStoreError, SequenceStoreErrorKind, TriggeredFilter, ViewFilter,
+};
+use keptn_core::orchestrator::{
+    ControllerConfig, ExecutionState, MemoryShipyardSource, PauseKey, RestoredState,
+    SequenceExecution, SequenceState,
+};
+use keptn_sdk::event::{EventId, KeptnContext, KeptnEvent, KeptnResult};
 use keptn_sdk::transport::MemoryTransport;
 use serde_json::json;
 
@@ -234,5 +240,160 @@ async fn a_restarted_controller_keeps_delays_and_timeouts() {
             .len(),
         1
     );
+    plane.shutdown().await;
+}
+
+/// A store whose next `failing` commits (and `failing_loads` loads) fail.
+#[derive(Debug, Clone)]
+struct FlakyStore {
+    inner: MemorySequenceStore,
+    failing: Arc<std::sync::atomic::AtomicUsize>,
+    failing_loads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl SequenceStore for FlakyStore {
+    async fn commit(&self, commit: &Commit) -> Result<(), SequenceStoreError> {
+        let left = self.failing.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 && !commit.is_empty() {
+            self.failing
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(SequenceStoreError::new(
+                SequenceStoreErrorKind::Unavailable,
+                "injected failure",
+            ));
+        }
+        self.inner.commit(commit).await
+    }
+    async fn load_active(&self) -> Result<RestoredState, SequenceStoreError> {
+        let left = self.failing_loads.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.failing_loads
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(SequenceStoreError::new(
+                SequenceStoreErrorKind::Unavailable,
+                "injected failure",
+            ));
+        }
+        self.inner.load_active().await
+    }
+    async fn processed(&self, ids: &[EventId]) -> Result<HashSet<EventId>, SequenceStoreError> {
+        self.inner.processed(ids).await
+    }
+    async fn prune_processed(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, SequenceStoreError> {
+        self.inner.prune_processed(before).await
+    }
+    async fn outbox(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, SequenceStoreError> {
+        self.inner.outbox(after, limit).await
+    }
+    async fn outbox_last_seq(&self) -> Result<u64, SequenceStoreError> {
+        self.inner.outbox_last_seq().await
+    }
+    async fn execution(&self, id: &str) -> Result<Option<SequenceExecution>, SequenceStoreError> {
+        self.inner.execution(id).await
+    }
+    async fn executions(
+        &self,
+        filter: &ExecutionFilter,
+        page: PageRequest,
+    ) -> Result<Page<SequenceExecution>, SequenceStoreError> {
+        self.inner.executions(filter, page).await
+    }
+    async fn view(
+        &self,
+        project: &str,
+        context: &KeptnContext,
+    ) -> Result<Option<SequenceState>, SequenceStoreError> {
+        self.inner.view(project, context).await
+    }
+    async fn views(
+        &self,
+        project: &str,
+        filter: &ViewFilter,
+        page: PageRequest,
+    ) -> Result<Page<SequenceState>, SequenceStoreError> {
+        self.inner.views(project, filter, page).await
+    }
+    async fn open_triggered_events(
+        &self,
+        filter: &TriggeredFilter,
+        page: PageRequest,
+    ) -> Result<Page<KeptnEvent>, SequenceStoreError> {
+        self.inner.open_triggered_events(filter, page).await
+    }
+    async fn pauses(&self) -> Result<Vec<PauseKey>, SequenceStoreError> {
+        self.inner.pauses().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_commit_is_redelivered_without_losing_or_repeating_a_trigger() {
+    let shipyards = MemoryShipyardSource::new();
+    shipyards.set_yaml(PROJECT, DELIVERY);
+    let failing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failing_loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let store = FlakyStore {
+        inner: MemorySequenceStore::new(),
+        failing: Arc::clone(&failing),
+        failing_loads: Arc::clone(&failing_loads),
+    };
+    let mut plane = Plane::start_with(
+        Arc::new(store),
+        shipyards,
+        MemoryTransport::default(),
+        ControllerConfig::default(),
+    )
+    .await;
+    plane
+        .passing(&["deployment", "evaluation", "release"])
+        .await;
+    let trigger = plane.trigger("dev", "delivery", "carts").await;
+    let ctx = &trigger.shkeptncontext;
+    let test = plane
+        .events
+        .wait_for("sh.keptn.event.test.triggered", ctx)
+        .await;
+    // The next two commits fail, and so does the first reload after them: the answers are
+    // handed back and processed again once the state is back.
+    failing.store(2, std::sync::atomic::Ordering::SeqCst);
+    failing_loads.store(1, std::sync::atomic::Ordering::SeqCst);
+    plane
+        .answer(
+            &test,
+            "jmeter",
+            &[
+                Answer::Started,
+                Answer::Finished(KeptnResult::Pass, json!({})),
+            ],
+        )
+        .await;
+    plane.passing(&["test"]).await;
+    plane
+        .events
+        .wait_for("sh.keptn.event.production.delivery.finished", ctx)
+        .await;
+    plane.settle().await;
+    assert_eq!(
+        failing.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the failures happened"
+    );
+    assert_eq!(failing_loads.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let counts = triggers_per_task(&plane.events.all());
+    assert_eq!(
+        counts.len(),
+        10,
+        "every task of the three stages ran: {counts:?}"
+    );
+    for (key, count) in counts {
+        assert_eq!(count, 1, "{key:?} was triggered {count} times");
+    }
     plane.shutdown().await;
 }

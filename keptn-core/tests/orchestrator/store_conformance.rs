@@ -8,8 +8,8 @@ use keptn_core::orchestrator::store::PostgresSequenceStore;
 #[cfg(feature = "sqlite")]
 use keptn_core::orchestrator::store::SqliteSequenceStore;
 use keptn_core::orchestrator::store::{
-    Commit, ExecutionFilter, MemorySequenceStore, PageRequest, SequenceStore, TriggeredFilter,
-    ViewFilter, queue_filter,
+    Commit, ExecutionFilter, MemorySequenceStore, OutboxEntry, PageRequest, SequenceStore,
+    TriggeredFilter, ViewFilter, queue_filter,
 };
 use keptn_core::orchestrator::{
     CurrentTask, ExecutionState, PauseKey, SequenceExecution, SequenceState, TaskEvent, TaskPhase,
@@ -49,7 +49,6 @@ fn exec(spec: ExecSpec<'_>) -> SequenceExecution {
             name: name.to_owned(),
             index: 0,
             triggered_id: event.id.clone(),
-            event,
             send_at: t0(),
             sent_at: sent.then(t0),
             events: Vec::new(),
@@ -132,7 +131,7 @@ async fn executions_are_stored_filtered_and_queued_in_trigger_order(store: &dyn 
         }),
     ];
     store
-        .commit(Commit {
+        .commit(&Commit {
             executions: all.clone(),
             at: t0(),
             ..Commit::default()
@@ -212,7 +211,7 @@ async fn executions_are_stored_filtered_and_queued_in_trigger_order(store: &dyn 
     let mut e2 = all[2].clone();
     e2.state = ExecutionState::Aborted;
     store
-        .commit(Commit {
+        .commit(&Commit {
             executions: vec![e2],
             at: t0(),
             ..Commit::default()
@@ -242,7 +241,7 @@ async fn restart_state_holds_active_executions_their_views_and_pauses(store: &dy
         stage: Some("dev".into()),
     };
     store
-        .commit(Commit {
+        .commit(&Commit {
             views: vec![
                 view("c1", 1, "delivery", ExecutionState::Started),
                 view("c4", 0, "delivery", ExecutionState::Finished),
@@ -268,7 +267,7 @@ async fn restart_state_holds_active_executions_their_views_and_pauses(store: &dy
     assert_eq!(paused, vec![pause_all.clone(), pause_stage.clone()]);
 
     store
-        .commit(Commit {
+        .commit(&Commit {
             pauses: vec![(pause_all, false)],
             at: t0(),
             ..Commit::default()
@@ -280,59 +279,64 @@ async fn restart_state_holds_active_executions_their_views_and_pauses(store: &dy
 
 async fn the_outbox_hands_out_events_in_order_until_published(store: &dyn SequenceStore) {
     let context = KeptnContext::new("c-outbox");
-    let events: Vec<KeptnEvent> = (0..5)
-        .map(|i| task_event(&format!("task{i}"), &context))
+    let entries: Vec<OutboxEntry> = (0..5)
+        .map(|i| OutboxEntry {
+            seq: 10 + i,
+            event: task_event(&format!("task{i}"), &context),
+        })
         .collect();
+    assert_eq!(store.outbox_last_seq().await.unwrap(), 0);
     store
-        .commit(Commit {
-            outbox: events[..3].to_vec(),
+        .commit(&Commit {
+            outbox: entries[..3].to_vec(),
             at: t0(),
             ..Commit::default()
         })
         .await
         .unwrap();
     store
-        .commit(Commit {
-            outbox: events[3..].to_vec(),
+        .commit(&Commit {
+            outbox: entries[3..].to_vec(),
             at: t0(),
             ..Commit::default()
         })
         .await
         .unwrap();
+    assert_eq!(store.outbox_last_seq().await.unwrap(), 14);
     let pending = store.outbox(0, 100).await.unwrap();
-    let got: Vec<&KeptnEvent> = pending.iter().map(|e| &e.event).collect();
-    assert_eq!(got, events.iter().collect::<Vec<_>>());
-    assert!(pending.windows(2).all(|w| w[0].seq < w[1].seq));
-    let after_second = store.outbox(pending[1].seq, 2).await.unwrap();
-    assert_eq!(after_second.len(), 2);
-    assert_eq!(after_second[0].event, events[2]);
+    assert_eq!(
+        pending, entries,
+        "entries keep the seq their commit gave them"
+    );
+    let after_second = store.outbox(11, 2).await.unwrap();
+    assert_eq!(after_second, entries[2..4].to_vec());
     store
-        .commit(Commit {
-            outbox_published_up_to: Some(pending[2].seq),
+        .commit(&Commit {
+            outbox_published_up_to: Some(12),
             at: t0(),
             ..Commit::default()
         })
         .await
         .unwrap();
     let rest = store.outbox(0, 100).await.unwrap();
-    assert_eq!(rest.len(), 2);
-    assert_eq!(rest[0].event, events[3]);
+    assert_eq!(rest, entries[3..].to_vec());
     store
-        .commit(Commit {
-            outbox_published_up_to: Some(rest[1].seq),
+        .commit(&Commit {
+            outbox_published_up_to: Some(14),
             at: t0(),
             ..Commit::default()
         })
         .await
         .unwrap();
     assert!(store.outbox(0, 100).await.unwrap().is_empty());
+    assert_eq!(store.outbox_last_seq().await.unwrap(), 0);
 }
 
 async fn processed_ids_are_remembered_until_pruned(store: &dyn SequenceStore) {
     let old = EventId::new("old-event");
     let new = EventId::new("new-event");
     store
-        .commit(Commit {
+        .commit(&Commit {
             processed: vec![old.clone()],
             at: t0(),
             ..Commit::default()
@@ -340,7 +344,7 @@ async fn processed_ids_are_remembered_until_pruned(store: &dyn SequenceStore) {
         .await
         .unwrap();
     store
-        .commit(Commit {
+        .commit(&Commit {
             processed: vec![new.clone(), old.clone()],
             at: t0() + Duration::hours(2),
             ..Commit::default()
@@ -364,7 +368,7 @@ async fn processed_ids_are_remembered_until_pruned(store: &dyn SequenceStore) {
 
 async fn views_are_listed_newest_first_with_filters(store: &dyn SequenceStore) {
     store
-        .commit(Commit {
+        .commit(&Commit {
             views: vec![
                 view("v1", 10, "delivery", ExecutionState::Finished),
                 view("v2", 20, "delivery", ExecutionState::Started),
@@ -459,7 +463,7 @@ async fn views_are_listed_newest_first_with_filters(store: &dyn SequenceStore) {
     let mut updated = view("v2", 20, "delivery", ExecutionState::Finished);
     updated.problem_title = Some("cpu".into());
     store
-        .commit(Commit {
+        .commit(&Commit {
             views: vec![updated.clone()],
             at: t0(),
             ..Commit::default()
@@ -526,7 +530,7 @@ async fn open_task_events_are_the_sent_incomplete_tasks(store: &dyn SequenceStor
         task: Some(("approval", true)),
     });
     store
-        .commit(Commit {
+        .commit(&Commit {
             executions: vec![done, open.clone(), delayed, approval.clone()],
             at: t0(),
             ..Commit::default()
@@ -543,7 +547,8 @@ async fn open_task_events_are_the_sent_incomplete_tasks(store: &dyn SequenceStor
         )
         .await
         .unwrap();
-    assert_eq!(tests.items, vec![open.current_task.unwrap().event]);
+    assert_eq!(tests.items, vec![open.open_task_event().unwrap()]);
+    assert_eq!(tests.items[0].time, t0(), "the event carries its send time");
     let approvals = store
         .open_triggered_events(
             &TriggeredFilter {
@@ -554,7 +559,7 @@ async fn open_task_events_are_the_sent_incomplete_tasks(store: &dyn SequenceStor
         )
         .await
         .unwrap();
-    let approval_event = approval.current_task.unwrap().event;
+    let approval_event = approval.open_task_event().unwrap();
     assert_eq!(approvals.items, vec![approval_event.clone()]);
     let by_id = store
         .open_triggered_events(
@@ -570,7 +575,7 @@ async fn open_task_events_are_the_sent_incomplete_tasks(store: &dyn SequenceStor
 }
 
 async fn an_empty_commit_is_accepted(store: &dyn SequenceStore) {
-    store.commit(Commit::default()).await.unwrap();
+    store.commit(&Commit::default()).await.unwrap();
 }
 
 /// Runs every check on a fresh store.
@@ -616,9 +621,12 @@ async fn the_sqlite_store_keeps_its_state_across_reopening() {
     {
         let store = SqliteSequenceStore::open(&path).await.unwrap();
         store
-            .commit(Commit {
+            .commit(&Commit {
                 executions: vec![e.clone()],
-                outbox: vec![task_event("x", &KeptnContext::new("k"))],
+                outbox: vec![OutboxEntry {
+                    seq: 1,
+                    event: task_event("x", &KeptnContext::new("k")),
+                }],
                 at: t0(),
                 ..Commit::default()
             })

@@ -453,3 +453,32 @@ impl Plane {
         self.transport.close();
     }
 }
+
+/// Started and passed.
+pub fn pass() -> Vec<Answer> {
+    vec![
+        Answer::Started,
+        Answer::Finished(KeptnResult::Pass, json!({})),
+    ]
+}
+
+pub async fn step(
+    plane: &Plane,
+    trigger: &KeptnEvent,
+    stage: &str,
+    task: &str,
+    script: &[Answer],
+) -> KeptnEvent {
+    let triggered = plane
+        .events
+        .wait_for_stage(
+            &format!("sh.keptn.event.{task}.triggered"),
+            &trigger.shkeptncontext,
+            stage,
+        )
+        .await;
+    plane
+        .answer(&triggered, &format!("{task}-service"), script)
+        .await;
+    triggered
+}

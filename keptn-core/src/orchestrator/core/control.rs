@@ -69,7 +69,7 @@ impl Core {
             exec.state_before_pause = Some(exec.state);
             exec.state = ExecutionState::Paused;
             let stage = exec.stage.clone();
-            Tx::push_unique(&mut tx.dirty_lanes, LaneKey::of(exec));
+            tx.dirty_lanes.insert(LaneKey::of(exec));
             self.touch(tx, id, now);
             self.with_view(tx, id, |view| {
                 view.set_stage_state(&stage, ExecutionState::Paused);
@@ -121,7 +121,7 @@ impl Core {
                 .unwrap_or(ExecutionState::Triggered);
             exec.state = state;
             let stage = exec.stage.clone();
-            Tx::push_unique(&mut tx.dirty_lanes, LaneKey::of(exec));
+            tx.dirty_lanes.insert(LaneKey::of(exec));
             self.touch(tx, id, now);
             self.with_view(tx, id, |view| view.set_stage_state(&stage, state));
             self.send_if_due(tx, id, now);

@@ -20,13 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use keptn_sdk::event::{
-    EventId, EventType, GitCommitId, KEPTN_SPEC_VERSION, KeptnContext, KeptnEvent, Phase,
-    SpecVersion,
-};
-use serde_json::Value;
+use keptn_sdk::event::{EventId, EventType, KeptnContext, KeptnEvent, Phase};
 
 use super::model::{ExecutionState, PauseKey, SequenceExecution};
+pub(crate) use super::payload::controller_event;
 use super::view::SequenceState;
 use crate::shipyard::Shipyard;
 
@@ -201,25 +198,62 @@ pub struct Core {
     lanes: HashMap<LaneKey, Vec<String>>,
     paused: BTreeSet<PauseKey>,
     views: HashMap<ContextKey, SequenceState>,
+    /// Views of contexts that just went idle, kept for a while: a new trigger of such a context
+    /// (a chained stage, a new remediation round) finds its view here even if the store has not
+    /// committed it yet.
+    retired_views: HashMap<ContextKey, SequenceState>,
+    retired_order: std::collections::VecDeque<ContextKey>,
     next_arrival: u64,
 }
 
-/// The changes of one input, turned into effects at the end.
+/// How many idle contexts keep their view in memory.
+const RETIRED_VIEWS: usize = 4096;
+
+/// Items in the order they were first added, each once.
+#[derive(Debug)]
+struct OrderedSet<T> {
+    items: Vec<T>,
+    seen: std::collections::HashSet<T>,
+}
+
+impl<T> Default for OrderedSet<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            seen: std::collections::HashSet::new(),
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> OrderedSet<T> {
+    fn insert(&mut self, item: T) {
+        if self.seen.insert(item.clone()) {
+            self.items.push(item);
+        }
+    }
+
+    fn contains(&self, item: &T) -> bool {
+        self.seen.contains(item)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn take(&mut self) -> Vec<T> {
+        self.seen.clear();
+        std::mem::take(&mut self.items)
+    }
+}
+
+/// The changes of one batch of inputs, turned into effects at the end.
 #[derive(Debug, Default)]
 struct Tx {
     effects: Vec<Effect>,
-    dirty_execs: Vec<String>,
-    dirty_views: Vec<ContextKey>,
-    dirty_lanes: Vec<LaneKey>,
-    ended: Vec<String>,
-}
-
-impl Tx {
-    fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
-        if !list.contains(&item) {
-            list.push(item);
-        }
-    }
+    dirty_execs: OrderedSet<String>,
+    dirty_views: OrderedSet<ContextKey>,
+    dirty_lanes: OrderedSet<LaneKey>,
+    ended: OrderedSet<String>,
 }
 
 /// What a driver must do with an event: hand it to the core (after loading the shipyard for a
@@ -287,7 +321,7 @@ impl Core {
             }
             core.next_arrival = core.next_arrival.max(exec.arrival + 1);
             let id = exec.id.clone();
-            Tx::push_unique(&mut tx.dirty_lanes, LaneKey::of(&exec));
+            tx.dirty_lanes.insert(LaneKey::of(&exec));
             core.index(exec);
             core.arm_timers(&mut tx, &id);
         }
@@ -298,14 +332,31 @@ impl Core {
 
     /// Handles one input.
     pub fn handle(&mut self, input: Input, now: DateTime<Utc>) -> Vec<Effect> {
+        self.handle_batch(std::iter::once(input), now)
+    }
+
+    /// Handles several inputs in order, as one step: the result is the same as handling them
+    /// one by one, but an execution or view changed by several inputs is handed out once, in
+    /// its final state. Each control command yields exactly one [`Effect::Controlled`], in the
+    /// order of the commands.
+    pub fn handle_batch(
+        &mut self,
+        inputs: impl IntoIterator<Item = Input>,
+        now: DateTime<Utc>,
+    ) -> Vec<Effect> {
         let mut tx = Tx::default();
-        match input {
-            Input::SequenceTriggered { event, shipyard } => {
-                self.on_sequence_triggered(&mut tx, event, shipyard, now);
+        for input in inputs {
+            match input {
+                Input::SequenceTriggered { event, shipyard } => {
+                    self.on_sequence_triggered(&mut tx, event, shipyard, now);
+                }
+                Input::TaskEvent(event) => self.on_task_event(&mut tx, &event, now),
+                Input::Control(command) => self.on_control(&mut tx, command, now),
+                Input::Timer(timer) => self.on_timer(&mut tx, timer, now),
             }
-            Input::TaskEvent(event) => self.on_task_event(&mut tx, &event, now),
-            Input::Control(command) => self.on_control(&mut tx, command, now),
-            Input::Timer(timer) => self.on_timer(&mut tx, timer, now),
+            // Queues are dispatched after every input, so that the order of starts is the one
+            // of the inputs; saving waits for the end of the batch.
+            self.dispatch_dirty(&mut tx, now);
         }
         self.settle(&mut tx, now);
         tx.effects
@@ -314,15 +365,16 @@ impl Core {
     /// Whether the core lacks the view of a context (the driver then loads the stored one with
     /// [`Core::insert_view`] before handing over a trigger for it).
     pub fn needs_view(&self, project: &str, context: &KeptnContext) -> bool {
-        !self
-            .views
-            .contains_key(&(project.to_owned(), context.clone()))
+        let key = (project.to_owned(), context.clone());
+        !self.views.contains_key(&key) && !self.retired_views.contains_key(&key)
     }
 
     /// Adds a stored view.
     pub fn insert_view(&mut self, view: SequenceState) {
-        self.views
-            .insert((view.project.clone(), view.shkeptncontext.clone()), view);
+        let key = (view.project.clone(), view.shkeptncontext.clone());
+        if !self.views.contains_key(&key) {
+            self.retire_view(key, view);
+        }
     }
 
     /// Whether an active execution was started by this trigger.
@@ -342,7 +394,10 @@ impl Core {
 
     /// The view of a context, while the core holds it.
     pub fn view(&self, project: &str, context: &KeptnContext) -> Option<&SequenceState> {
-        self.views.get(&(project.to_owned(), context.clone()))
+        let key = (project.to_owned(), context.clone());
+        self.views
+            .get(&key)
+            .or_else(|| self.retired_views.get(&key))
     }
 
     /// The settings.
@@ -372,7 +427,7 @@ impl Core {
     fn touch(&mut self, tx: &mut Tx, id: &str, now: DateTime<Utc>) {
         if let Some(exec) = self.executions.get_mut(id) {
             exec.updated_at = now;
-            Tx::push_unique(&mut tx.dirty_execs, id.to_owned());
+            tx.dirty_execs.insert(id.to_owned());
         }
     }
 
@@ -392,9 +447,29 @@ impl Core {
         }
         let shown = exec.state;
         let stage = exec.stage.clone();
-        Tx::push_unique(&mut tx.dirty_lanes, LaneKey::of(exec));
+        tx.dirty_lanes.insert(LaneKey::of(exec));
         self.touch(tx, id, now);
         self.with_view(tx, id, |view| view.set_stage_state(&stage, shown));
+    }
+
+    /// Brings a retired view back (a context that was idle is active again).
+    fn revive_view(&mut self, key: &ContextKey) {
+        if !self.views.contains_key(key) {
+            if let Some(view) = self.retired_views.remove(key) {
+                self.views.insert(key.clone(), view);
+            }
+        }
+    }
+
+    fn retire_view(&mut self, key: ContextKey, view: SequenceState) {
+        if self.retired_views.insert(key.clone(), view).is_none() {
+            self.retired_order.push_back(key);
+        }
+        while self.retired_order.len() > RETIRED_VIEWS {
+            if let Some(old) = self.retired_order.pop_front() {
+                self.retired_views.remove(&old);
+            }
+        }
     }
 
     /// Changes the view of an execution's context (creating it if the core has none).
@@ -403,6 +478,10 @@ impl Core {
             return;
         };
         let key = (exec.project.clone(), exec.keptn_context.clone());
+        self.revive_view(&key);
+        let Some(exec) = self.executions.get(id) else {
+            return;
+        };
         let view = self.views.entry(key.clone()).or_insert_with(|| {
             SequenceState::new(
                 &exec.project,
@@ -413,7 +492,7 @@ impl Core {
             )
         });
         f(view);
-        Tx::push_unique(&mut tx.dirty_views, key);
+        tx.dirty_views.insert(key);
     }
 
     fn is_paused(&self, project: &str, context: &KeptnContext, stage: &str) -> bool {
@@ -431,16 +510,20 @@ impl Core {
 
     /// Dispatches the touched queues, then turns the changes into effects and lets ended
     /// executions (and views no execution needs) leave memory.
-    fn settle(&mut self, tx: &mut Tx, now: DateTime<Utc>) {
+    fn dispatch_dirty(&mut self, tx: &mut Tx, now: DateTime<Utc>) {
         let mut rounds = 0;
         while !tx.dirty_lanes.is_empty() && rounds < 1000 {
             rounds += 1;
-            let lanes = std::mem::take(&mut tx.dirty_lanes);
+            let lanes = tx.dirty_lanes.take();
             for lane in lanes {
                 self.dispatch_lane(tx, &lane, now);
             }
         }
-        for id in std::mem::take(&mut tx.dirty_execs) {
+    }
+
+    fn settle(&mut self, tx: &mut Tx, now: DateTime<Utc>) {
+        self.dispatch_dirty(tx, now);
+        for id in tx.dirty_execs.take() {
             if tx.ended.contains(&id) {
                 continue;
             }
@@ -449,7 +532,7 @@ impl Core {
                     .push(Effect::SaveExecution(Box::new(exec.clone())));
             }
         }
-        for id in std::mem::take(&mut tx.ended) {
+        for id in tx.ended.take() {
             let Some(exec) = self.executions.remove(&id) else {
                 continue;
             };
@@ -463,44 +546,16 @@ impl Core {
             }
             tx.effects.push(Effect::SaveExecution(Box::new(exec)));
         }
-        for key in std::mem::take(&mut tx.dirty_views) {
-            let still_needed = self.by_context.contains_key(&key);
-            let view = if still_needed {
-                self.views.get(&key).cloned()
-            } else {
-                self.views.remove(&key)
-            };
-            if let Some(view) = view {
-                tx.effects.push(Effect::SaveView(Box::new(view)));
+        for key in tx.dirty_views.take() {
+            if let Some(view) = self.views.get(&key) {
+                tx.effects.push(Effect::SaveView(Box::new(view.clone())));
+            }
+            if !self.by_context.contains_key(&key) {
+                if let Some(view) = self.views.remove(&key) {
+                    self.retire_view(key, view);
+                }
             }
         }
-    }
-}
-
-/// An event sent by the controller.
-fn controller_event(
-    event_type: EventType,
-    context: &KeptnContext,
-    triggered_id: Option<&EventId>,
-    git_commit_id: Option<&GitCommitId>,
-    data: Value,
-    now: DateTime<Utc>,
-) -> KeptnEvent {
-    KeptnEvent {
-        specversion: SpecVersion::V10,
-        id: EventId::generate(),
-        source: CONTROLLER_SOURCE.to_owned(),
-        event_type,
-        time: now,
-        datacontenttype: Some("application/json".to_owned()),
-        dataschema: None,
-        subject: None,
-        shkeptncontext: context.clone(),
-        triggeredid: triggered_id.cloned(),
-        gitcommitid: git_commit_id.cloned(),
-        shkeptnspecversion: Some(KEPTN_SPEC_VERSION.to_owned()),
-        extensions: Default::default(),
-        data,
     }
 }
 

@@ -116,7 +116,7 @@ impl Core {
         self.next_arrival += 1;
         let id = exec.id.clone();
         let shown = exec.state;
-        Tx::push_unique(&mut tx.dirty_lanes, LaneKey::of(&exec));
+        tx.dirty_lanes.insert(LaneKey::of(&exec));
         self.index(exec);
         self.touch(tx, &id, now);
         self.with_view(tx, &id, |view| {
@@ -159,6 +159,7 @@ impl Core {
         );
         if let Some(project) = trigger.project().filter(|p| !p.is_empty()) {
             let key = (project.to_owned(), trigger.shkeptncontext.clone());
+            self.revive_view(&key);
             let view = self.views.entry(key.clone()).or_insert_with(|| {
                 SequenceState::new(
                     project,
@@ -171,7 +172,7 @@ impl Core {
             view.record_event(stage, trigger);
             view.record_event(stage, &finished);
             view.set_stage_state(stage, ExecutionState::Finished);
-            Tx::push_unique(&mut tx.dirty_views, key);
+            tx.dirty_views.insert(key);
         }
         tx.effects.push(Effect::Publish(Box::new(Outgoing {
             event: finished,
@@ -269,9 +270,9 @@ impl Core {
             }
         }
         self.set_state(tx, id, state, now);
-        Tx::push_unique(&mut tx.dirty_lanes, lane);
+        tx.dirty_lanes.insert(lane);
         self.with_view(tx, id, |view| view.record_event(&stage, &finished));
-        Tx::push_unique(&mut tx.ended, id.to_owned());
+        tx.ended.insert(id.to_owned());
         tx.effects.push(Effect::Publish(Box::new(Outgoing {
             event: finished,
             stamp_commit_of: None,

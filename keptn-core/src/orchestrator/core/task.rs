@@ -1,12 +1,12 @@
 //! Tasks: triggering the next one, counting answers, completing, delays and timeouts.
 
 use chrono::{DateTime, Utc};
-use keptn_sdk::event::{EventType, KeptnEvent, KeptnResult, Phase, Status};
+use keptn_sdk::event::{EventId, EventType, KeptnEvent, KeptnResult, Phase, Status};
 
 use super::sequence::Ending;
-use super::{Core, Effect, Outgoing, Timer, TimerKind, Tx, add, controller_event};
+use super::{Core, Effect, Outgoing, Timer, TimerKind, Tx, add};
 use crate::orchestrator::model::{CurrentTask, ExecutionState, TaskEvent, TaskPhase, TaskResult};
-use crate::orchestrator::payload::{aggregate, task_payload};
+use crate::orchestrator::payload::aggregate;
 use crate::shipyard::{APPROVAL_TASK, format_duration};
 
 impl Core {
@@ -105,15 +105,6 @@ impl Core {
             return;
         }
         let task = &exec.sequence.tasks[index];
-        let data = task_payload(exec, Some(task));
-        let event = controller_event(
-            EventType::task(&task.name, Phase::Triggered),
-            &exec.keptn_context,
-            None,
-            exec.git_commit_id.as_ref(),
-            data,
-            now,
-        );
         let send_at = task
             .triggered_after
             .as_ref()
@@ -126,8 +117,7 @@ impl Core {
         let current = CurrentTask {
             name: task.name.clone(),
             index,
-            triggered_id: event.id.clone(),
-            event,
+            triggered_id: EventId::generate(),
             send_at,
             sent_at: None,
             events: Vec::new(),
@@ -176,15 +166,19 @@ impl Core {
             .and_then(|t| exec.sequence.tasks.get(t.index))
             .and_then(|t| t.timeout.as_ref().map(|d| d.duration()))
             .or(default_timeout);
-        let Some(task) = exec.current_task.as_mut() else {
+        let Some(task) = exec.current_task.as_ref() else {
             return;
         };
         if task.sent_at.is_some() || task.send_at > now {
             return;
         }
+        let Some(event) = exec.current_task_event(now) else {
+            return;
+        };
+        let Some(task) = exec.current_task.as_mut() else {
+            return;
+        };
         task.sent_at = Some(now);
-        task.event.time = now;
-        let event = task.event.clone();
         let triggered_id = task.triggered_id.clone();
         let stage = exec.stage.clone();
         tx.effects.push(Effect::Schedule(Timer {
@@ -272,7 +266,7 @@ impl Core {
                     let message = format!(
                         "sequence timed out while waiting for task {} to receive a correlating \
                          .started or .finished event",
-                        task.event.type_string()
+                        EventType::task(&task.name, Phase::Triggered)
                     );
                     self.end(tx, &id, Ending::TimedOut, Some(message), now);
                 }

@@ -30,6 +30,7 @@
 //! ```
 
 mod clock;
+mod inputs;
 mod publisher;
 mod run;
 mod source;

@@ -1,10 +1,13 @@
-//! The consuming loop of the controller.
+//! The consuming loop of the controller, with group commit.
 //!
-//! Each turn takes what is ready — deliveries (up to `max_batch`), control commands and due
-//! timers — feeds it through the core one input at a time, and commits everything the turn
-//! changed at once. Deliveries are acknowledged and control commands answered only after the
-//! commit. If a commit fails, the deliveries are handed back for redelivery and the core is
-//! rebuilt from the store, so memory never runs ahead of what is durable.
+//! Inputs (deliveries, control commands, due timers) go through the core as soon as they
+//! arrive; what they change accumulates in the *next* commit. One commit is written at a time:
+//! while it is in flight, the loop keeps consuming into the next one (up to `max_batch`
+//! deliveries), so under load each transaction carries the work of many events. Deliveries are
+//! acknowledged, control commands answered and timers armed only after the commit that holds
+//! their effects. If a commit fails, its deliveries and those of the next commit (built on top
+//! of it) are handed back for redelivery and the core is rebuilt from the store, so memory never
+//! runs ahead of what is durable for longer than one failed commit.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -14,50 +17,75 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use keptn_sdk::event::{EventId, GitCommitId, KeptnContext};
-use keptn_sdk::transport::{Delivery, SubjectPattern, SubscribeOptions};
+use keptn_sdk::transport::{Acknowledger, Delivery, SubjectPattern, SubscribeOptions};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::publisher::{OutboxProgress, Publisher};
-use super::source::ShipyardSourceErrorKind;
 use super::timers::Timers;
 use super::{ControlOutcome, ControlRequest, Controller, ControllerError};
-use crate::orchestrator::core::{Core, Effect, Input, Relevance, Timer, relevance};
-use crate::orchestrator::store::{Commit, SequenceStore};
-use crate::orchestrator::view::SequenceState;
+use crate::orchestrator::core::{Core, Input, Relevance, Timer, relevance};
+use crate::orchestrator::store::{
+    Commit, SequenceStore, SequenceStoreError, SequenceStoreErrorKind,
+};
 use crate::shipyard::Shipyard;
 
 const SUBJECT: &str = "sh.keptn.>";
-const SHIPYARD_CACHE_LIMIT: usize = 1024;
+pub(super) const SHIPYARD_CACHE_LIMIT: usize = 1024;
+/// Store maintenance (a WAL checkpoint for SQLite) runs after this many commits.
+const COMMITS_PER_MAINTENANCE: u64 = 32;
 
-/// The changes of one turn, merged into one commit.
+type Reply = oneshot::Sender<Result<ControlOutcome, ControllerError>>;
+
+/// What one commit carries, and what to settle once it is durable.
 #[derive(Default)]
-struct Turn {
-    commit: Commit,
-    executions: HashMap<String, usize>,
-    views: HashMap<(String, KeptnContext), usize>,
-    timers: Vec<Timer>,
-    seen: HashSet<EventId>,
+pub(super) struct Pending {
+    pub(super) commit: Commit,
+    pub(super) executions: HashMap<String, usize>,
+    pub(super) views: HashMap<(String, KeptnContext), usize>,
+    pub(super) timers: Vec<Timer>,
+    pub(super) deliveries: Vec<Box<dyn Acknowledger>>,
+    pub(super) replies: Vec<(Reply, usize)>,
+    pub(super) seen: HashSet<EventId>,
 }
 
-impl Turn {
-    fn pending_view(&self, project: &str, context: &KeptnContext) -> Option<&SequenceState> {
-        self.views
-            .get(&(project.to_owned(), context.clone()))
-            .map(|i| &self.commit.views[*i])
+impl Pending {
+    fn has_work(&self) -> bool {
+        !self.commit.is_empty() || !self.deliveries.is_empty() || !self.replies.is_empty()
     }
 }
 
-struct Loop {
-    core: Core,
-    controller_store: Arc<dyn SequenceStore>,
-    shipyards: Arc<dyn super::ShipyardSource>,
-    clock: Arc<dyn super::Clock>,
-    config: super::ControllerConfig,
-    timers: Timers,
-    cache: HashMap<(String, GitCommitId), Arc<Shipyard>>,
-    progress: Arc<OutboxProgress>,
-    deleted_up_to: u64,
-    needs_reload: bool,
+/// A commit being written.
+struct InFlight {
+    /// Writes the commit and gives it back: its outbox entries go to the publisher once they
+    /// are durable.
+    task: JoinHandle<(Result<(), SequenceStoreError>, Commit)>,
+    timers: Vec<Timer>,
+    deliveries: Vec<Box<dyn Acknowledger>>,
+    replies: Vec<(Reply, usize)>,
+    seen: HashSet<EventId>,
+    published_up_to: Option<u64>,
+}
+
+pub(super) struct Loop {
+    pub(super) core: Core,
+    pub(super) store: Arc<dyn SequenceStore>,
+    pub(super) shipyards: Arc<dyn super::ShipyardSource>,
+    pub(super) clock: Arc<dyn super::Clock>,
+    pub(super) config: super::ControllerConfig,
+    pub(super) timers: Timers,
+    pub(super) cache: HashMap<(String, GitCommitId), Arc<Shipyard>>,
+    pub(super) progress: Arc<OutboxProgress>,
+    pub(super) maintenance: Arc<Notify>,
+    pub(super) deleted_up_to: u64,
+    /// The `seq` the next outbox entry gets.
+    pub(super) next_seq: u64,
+    pub(super) commits: u64,
+    pub(super) next: Pending,
+    in_flight: Option<InFlight>,
+    /// Set while the state cannot be reloaded after a failed commit: the next retry's delay.
+    broken: Option<Duration>,
 }
 
 pub(super) async fn run(
@@ -84,19 +112,26 @@ pub(super) async fn run(
         .subscribe(SubscribeOptions::new(pattern).queue_group(config.queue_group.clone()))
         .await?;
     let progress = Arc::new(OutboxProgress::default());
+    let maintenance = Arc::new(Notify::new());
     let mut state = Loop {
         core: Core::new(config.core.clone()),
-        controller_store: Arc::clone(&store),
+        store: Arc::clone(&store),
         shipyards,
         clock: Arc::clone(&clock),
         config: config.clone(),
         timers: Timers::default(),
         cache: HashMap::new(),
         progress: Arc::clone(&progress),
+        maintenance: Arc::clone(&maintenance),
         deleted_up_to: 0,
-        needs_reload: true,
+        next_seq: 1,
+        commits: 0,
+        next: Pending::default(),
+        in_flight: None,
+        broken: None,
     };
     state.reload().await?;
+
     let stop = CancellationToken::new();
     let publisher = tokio::spawn(
         Publisher {
@@ -107,12 +142,27 @@ pub(super) async fn run(
         }
         .run(stop.clone()),
     );
+    let maintainer = tokio::spawn(maintain(Arc::clone(&store), maintenance, stop.clone()));
     let mut prune = tokio::time::interval_at(
         tokio::time::Instant::now() + config.prune_interval,
         config.prune_interval,
     );
+    let max_batch = config.max_batch.max(1);
     tokio::pin!(shutdown);
     let result = loop {
+        if let Some(backoff) = state.broken {
+            // The state could not be reloaded: take no input until it can.
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break Ok(()),
+                () = tokio::time::sleep(backoff) => state.recover().await,
+            }
+            continue;
+        }
+        if state.in_flight.is_none() && (state.next.has_work() || state.unpublished_removal()) {
+            state.start_commit();
+        }
+        let room = state.next.deliveries.len() < max_batch;
         let next_timer = state.timers.next_at();
         let timer_clock = Arc::clone(&clock);
         let timer = async move {
@@ -121,42 +171,76 @@ pub(super) async fn run(
                 None => std::future::pending().await,
             }
         };
+        let in_flight = async {
+            match state.in_flight.as_mut() {
+                Some(flight) => (&mut flight.task).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             () = &mut shutdown => break Ok(()),
-            item = subscription.next() => {
+            done = in_flight => {
+                if let Some(flight) = state.in_flight.take() {
+                    state.finish_commit(flight, done).await;
+                }
+            }
+            item = subscription.next(), if room => {
                 let Some(first) = item else {
                     break Err(ControllerError::SubscriptionEnded);
                 };
                 let mut deliveries = Vec::new();
                 push_delivery(&mut deliveries, first);
-                while deliveries.len() < config.max_batch.max(1) {
+                while state.next.deliveries.len() + deliveries.len() < max_batch {
                     match subscription.next().now_or_never() {
                         Some(Some(item)) => push_delivery(&mut deliveries, item),
                         _ => break,
                     }
                 }
                 let controls = drain(&mut control_rx);
-                state.turn(deliveries, controls).await;
+                state.take_in(deliveries, controls).await;
             }
-            Some(request) = control_rx.recv() => {
+            Some(request) = control_rx.recv(), if room => {
                 let mut controls = vec![request];
                 controls.extend(drain(&mut control_rx));
-                state.turn(Vec::new(), controls).await;
+                state.take_in(Vec::new(), controls).await;
             }
-            () = timer => state.turn(Vec::new(), Vec::new()).await,
-            () = progress.published.notified() => state.commit_published().await,
+            () = timer => state.take_in(Vec::new(), Vec::new()).await,
+            // Published events leave the outbox with the next commit (started at the top of
+            // the loop when nothing else is being written).
+            () = progress.published.notified() => {}
             _ = prune.tick() => state.prune().await,
         }
     };
     drop(subscription);
-    stop.cancel();
-    match tokio::time::timeout(config.shutdown_grace, publisher).await {
-        Ok(_) => {}
-        Err(_) => tracing::warn!("the outbox was not fully published before shutdown"),
+    // Settle what is being written; what was only taken in is redelivered to the next
+    // controller (its deliveries are dropped unacknowledged).
+    if let Some(mut flight) = state.in_flight.take() {
+        let done = (&mut flight.task).await;
+        state.finish_commit(flight, done).await;
     }
+    stop.cancel();
+    if tokio::time::timeout(config.shutdown_grace, publisher)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the outbox was not fully published before shutdown");
+    }
+    let _ = maintainer.await;
     state.commit_published().await;
     result
+}
+
+async fn maintain(store: Arc<dyn SequenceStore>, wake: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = wake.notified() => {}
+            () = stop.cancelled() => return,
+        }
+        if let Err(e) = store.maintain().await {
+            tracing::warn!(error = %e, "sequence store maintenance failed");
+        }
+    }
 }
 
 fn push_delivery(
@@ -177,27 +261,37 @@ fn drain(rx: &mut tokio::sync::mpsc::Receiver<ControlRequest>) -> Vec<ControlReq
     requests
 }
 
-impl Loop {
-    fn store(&self) -> &dyn SequenceStore {
-        self.controller_store.as_ref()
-    }
+fn store_error(message: String) -> ControllerError {
+    ControllerError::Store(SequenceStoreError::new(
+        SequenceStoreErrorKind::Unavailable,
+        message,
+    ))
+}
 
-    /// Rebuilds the core from the store.
+impl Loop {
+    /// Rebuilds the core from the store and re-arms every timer.
     async fn reload(&mut self) -> Result<(), ControllerError> {
-        let restored = self.store().load_active().await?;
+        let restored = self.store.load_active().await?;
+        // Outbox numbers never go back within a process: the publisher skips what it thinks it
+        // already published. Numbers of a failed commit are simply not used.
+        let published = self.progress.published_up_to.load(Ordering::Acquire);
+        self.next_seq = self
+            .next_seq
+            .max(self.store.outbox_last_seq().await? + 1)
+            .max(published + 1);
         let now = self.clock.now();
         let (core, effects) = Core::restore(self.config.core.clone(), restored, now);
         self.core = core;
         self.timers.clear();
-        let mut turn = Turn::default();
-        turn.commit.at = now;
-        self.absorb(&mut turn, effects).await;
-        self.store().commit(turn.commit).await?;
-        for timer in turn.timers {
+        let mut pending = Pending::default();
+        pending.commit.at = now;
+        self.absorb(&mut pending, effects).await;
+        self.store.commit(&pending.commit).await?;
+        for timer in pending.timers {
             self.timers.push(timer);
         }
-        self.progress.committed.notify_one();
-        self.needs_reload = false;
+        self.progress
+            .committed(pending.commit.outbox, self.next_seq - 1);
         tracing::info!(
             executions = self.core.executions().count(),
             timers = self.timers.len(),
@@ -206,276 +300,210 @@ impl Loop {
         Ok(())
     }
 
-    /// One turn: due timers, control commands and deliveries, committed together.
-    async fn turn(&mut self, deliveries: Vec<Delivery>, controls: Vec<ControlRequest>) {
-        if self.needs_reload {
-            if let Err(e) = self.reload().await {
-                tracing::error!(error = %e, "cannot load the sequence state; events are redelivered later");
-                for delivery in deliveries {
-                    let _ = delivery.nack(Some(Duration::from_secs(1))).await;
-                }
-                for request in controls {
-                    let _ = request.reply.send(Err(ControllerError::Store(
-                        crate::orchestrator::store::SequenceStoreError::new(
-                            crate::orchestrator::store::SequenceStoreErrorKind::Unavailable,
-                            format!("the sequence state cannot be loaded: {e}"),
-                        ),
-                    )));
-                }
-                return;
-            }
-        }
+    /// Takes inputs into the next commit: due timers, control commands, deliveries.
+    async fn take_in(&mut self, deliveries: Vec<Delivery>, controls: Vec<ControlRequest>) {
         let now = self.clock.now();
-        let mut turn = Turn::default();
-        turn.commit.at = now;
-
-        for timer in self.timers.take_due(now) {
-            let effects = self.core.handle(Input::Timer(timer), now);
-            self.absorb(&mut turn, effects).await;
-        }
-
+        let mut inputs: Vec<Input> = self
+            .timers
+            .take_due(now)
+            .into_iter()
+            .map(Input::Timer)
+            .collect();
         let mut replies = Vec::with_capacity(controls.len());
         for request in controls {
-            let effects = self.core.handle(Input::Control(request.command), now);
-            let affected = self.absorb(&mut turn, effects).await;
-            replies.push((request.reply, affected));
+            inputs.push(Input::Control(request.command));
+            replies.push(request.reply);
         }
 
+        // Only sequence triggers are looked up: a task event's id is recorded in its execution
+        // (a repeated one is recognised there, and one for a completed task matches no open
+        // task), so the processed-id table only needs the triggers.
         let relevant: Vec<EventId> = deliveries
             .iter()
-            .filter(|d| relevance(d.event()) != Relevance::Ignored)
+            .filter(|d| matches!(relevance(d.event()), Relevance::SequenceTrigger { .. }))
             .map(|d| d.event().id.clone())
             .collect();
         let processed = if relevant.is_empty() {
             HashSet::new()
         } else {
-            match self.store().processed(&relevant).await {
+            match self.store.processed(&relevant).await {
                 Ok(processed) => processed,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot check processed events; redelivering");
                     for delivery in deliveries {
                         let _ = delivery.nack(Some(Duration::from_secs(1))).await;
                     }
-                    // Timers and control commands of this turn were applied in memory only.
-                    self.fail_turn(replies, &e.to_string());
-                    return;
+                    return self.feed(inputs, replies, Vec::new(), now).await;
                 }
             }
         };
-        let mut settled = Vec::with_capacity(deliveries.len());
-        let mut retry = Vec::new();
+        let mut accepted = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
-            let event = delivery.event();
-            let kind = relevance(event);
-            if kind == Relevance::Ignored {
-                settled.push(delivery);
+            let (event, acker) = delivery.into_parts();
+            let kind = relevance(&event);
+            let duplicate = processed.contains(&event.id)
+                || self.next.seen.contains(&event.id)
+                || self
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|f| f.seen.contains(&event.id));
+            if kind == Relevance::Ignored || duplicate {
+                if duplicate {
+                    tracing::debug!(event_id = %event.id, "duplicate delivery ignored");
+                }
+                if let Err(e) = acker.ack().await {
+                    tracing::warn!(error = %e, "cannot acknowledge a delivery");
+                }
                 continue;
             }
-            if processed.contains(&event.id) || !turn.seen.insert(event.id.clone()) {
-                tracing::debug!(event_id = %event.id, "duplicate delivery ignored");
-                settled.push(delivery);
-                continue;
-            }
+            let id = event.id.clone();
+            let is_trigger = matches!(kind, Relevance::SequenceTrigger { .. });
             let input = match kind {
                 Relevance::SequenceTrigger { project, stage } => {
-                    match self
-                        .trigger_input(&turn, delivery.event().clone(), project, &stage)
-                        .await
-                    {
+                    match self.trigger_input(event, project, &stage).await {
                         Some(input) => input,
                         None => {
-                            turn.seen.remove(&delivery.event().id);
-                            retry.push(delivery);
+                            let _ = acker.nack(Some(Duration::from_secs(2))).await;
                             continue;
                         }
                     }
                 }
-                _ => Input::TaskEvent(event.clone()),
+                _ => Input::TaskEvent(event),
             };
-            turn.commit.processed.push(delivery.event().id.clone());
-            let effects = self.core.handle(input, now);
-            self.absorb(&mut turn, effects).await;
-            settled.push(delivery);
+            if is_trigger {
+                self.next.commit.processed.push(id.clone());
+            }
+            self.next.seen.insert(id);
+            inputs.push(input);
+            accepted.push(acker);
         }
+        self.feed(inputs, replies, accepted, now).await;
+    }
 
-        let published = self.progress.published_up_to.load(Ordering::Acquire);
-        if published > self.deleted_up_to {
-            turn.commit.outbox_published_up_to = Some(published);
+    /// Runs inputs through the core and adds their effects to the next commit.
+    async fn feed(
+        &mut self,
+        inputs: Vec<Input>,
+        replies: Vec<Reply>,
+        deliveries: Vec<Box<dyn Acknowledger>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        if inputs.is_empty() {
+            return;
         }
-        let added_to_outbox = !turn.commit.outbox.is_empty();
-        match self.store().commit(turn.commit).await {
+        let effects = self.core.handle_batch(inputs, now);
+        let mut next = std::mem::take(&mut self.next);
+        next.commit.at = now;
+        let outcomes = self.absorb(&mut next, effects).await;
+        next.replies.extend(
+            replies
+                .into_iter()
+                .zip(outcomes.into_iter().chain(std::iter::repeat(0))),
+        );
+        next.deliveries.extend(deliveries);
+        self.next = next;
+    }
+
+    /// Starts writing the next commit.
+    fn start_commit(&mut self) {
+        let mut next = std::mem::take(&mut self.next);
+        let published = self.progress.published_up_to.load(Ordering::Acquire);
+        let published_up_to = (published > self.deleted_up_to).then_some(published);
+        next.commit.outbox_published_up_to = published_up_to;
+        if next.commit.at == chrono::DateTime::<chrono::Utc>::default() {
+            next.commit.at = self.clock.now();
+        }
+        let store = Arc::clone(&self.store);
+        let commit = next.commit;
+        self.in_flight = Some(InFlight {
+            task: tokio::spawn(async move {
+                let result = store.commit(&commit).await;
+                (result, commit)
+            }),
+            timers: next.timers,
+            deliveries: next.deliveries,
+            replies: next.replies,
+            seen: next.seen,
+            published_up_to,
+        });
+    }
+
+    /// Settles the commit that was in flight.
+    async fn finish_commit(
+        &mut self,
+        flight: InFlight,
+        done: Result<(Result<(), SequenceStoreError>, Commit), tokio::task::JoinError>,
+    ) {
+        let (result, outbox) = match done {
+            Ok((result, commit)) => (result, commit.outbox),
+            Err(e) => (
+                Err(SequenceStoreError::new(
+                    SequenceStoreErrorKind::Other,
+                    format!("the commit task failed: {e}"),
+                )),
+                Vec::new(),
+            ),
+        };
+        match result {
             Ok(()) => {
-                if published > self.deleted_up_to {
-                    self.deleted_up_to = published;
+                if let Some(up_to) = flight.published_up_to {
+                    self.deleted_up_to = self.deleted_up_to.max(up_to);
                 }
-                for timer in turn.timers {
+                for timer in flight.timers {
                     self.timers.push(timer);
                 }
-                if added_to_outbox {
-                    self.progress.committed.notify_one();
+                if let Some(last_seq) = outbox.last().map(|e| e.seq) {
+                    self.progress.committed(outbox, last_seq);
                 }
-                for delivery in settled {
+                self.commits += 1;
+                if self.commits % COMMITS_PER_MAINTENANCE == 0 {
+                    self.maintenance.notify_one();
+                }
+                for delivery in flight.deliveries {
                     if let Err(e) = delivery.ack().await {
                         tracing::warn!(error = %e, "cannot acknowledge a delivery");
                     }
                 }
-                for (reply, affected) in replies {
+                for (reply, affected) in flight.replies {
                     let _ = reply.send(Ok(ControlOutcome { affected }));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot commit the sequence state; redelivering");
-                for delivery in settled {
+                let next = std::mem::take(&mut self.next);
+                for delivery in flight.deliveries.into_iter().chain(next.deliveries) {
                     let _ = delivery.nack(Some(Duration::from_secs(1))).await;
                 }
-                self.fail_turn(replies, &e.to_string());
-            }
-        }
-        for delivery in retry {
-            let _ = delivery.nack(Some(Duration::from_secs(2))).await;
-        }
-    }
-
-    /// The core ran ahead of the store: answer the commands and rebuild from the store.
-    fn fail_turn(
-        &mut self,
-        replies: Vec<(
-            tokio::sync::oneshot::Sender<Result<ControlOutcome, ControllerError>>,
-            usize,
-        )>,
-        reason: &str,
-    ) {
-        for (reply, _) in replies {
-            let _ = reply.send(Err(ControllerError::Store(
-                crate::orchestrator::store::SequenceStoreError::new(
-                    crate::orchestrator::store::SequenceStoreErrorKind::Unavailable,
-                    format!("the command was not saved: {reason}"),
-                ),
-            )));
-        }
-        self.needs_reload = true;
-    }
-
-    /// Prepares a sequence trigger: stamps its commit, loads the shipyard at that commit and
-    /// the stored view of its context. `None` when the configuration store is unavailable (the
-    /// delivery is retried later).
-    async fn trigger_input(
-        &mut self,
-        turn: &Turn,
-        mut event: keptn_sdk::KeptnEvent,
-        project: Option<String>,
-        stage: &str,
-    ) -> Option<Input> {
-        let Some(project) = project.filter(|p| !p.is_empty()) else {
-            return Some(Input::SequenceTriggered {
-                event,
-                shipyard: Err("the trigger has no data.project".to_owned()),
-            });
-        };
-        if event.gitcommitid.is_none() {
-            match self.shipyards.latest_commit(&project, stage).await {
-                Ok(commit) => event.gitcommitid = commit,
-                Err(e) if e.kind() == ShipyardSourceErrorKind::Unavailable => {
-                    tracing::warn!(error = %e, "configuration store unavailable");
-                    return None;
+                for (reply, _) in flight.replies.into_iter().chain(next.replies) {
+                    let _ = reply.send(Err(store_error(format!("the command was not saved: {e}"))));
                 }
-                Err(e) => {
-                    tracing::info!(error = %e, project, stage, "no latest commit for the stage");
-                }
+                self.recover().await;
             }
         }
-        let shipyard = match self.shipyard(&project, event.gitcommitid.clone()).await {
-            Ok(shipyard) => Ok(shipyard),
-            Err(e) if e.kind() == ShipyardSourceErrorKind::Unavailable => {
-                tracing::warn!(error = %e, "configuration store unavailable");
-                return None;
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        if self.core.needs_view(&project, &event.shkeptncontext) {
-            let view = match turn.pending_view(&project, &event.shkeptncontext) {
-                Some(view) => Some(view.clone()),
-                None => match self.store().view(&project, &event.shkeptncontext).await {
-                    Ok(view) => view,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read a sequence view");
-                        return None;
-                    }
-                },
-            };
-            if let Some(view) = view {
-                self.core.insert_view(view);
-            }
-        }
-        Some(Input::SequenceTriggered { event, shipyard })
     }
 
-    async fn shipyard(
-        &mut self,
-        project: &str,
-        commit: Option<GitCommitId>,
-    ) -> Result<Arc<Shipyard>, super::ShipyardSourceError> {
-        if let Some(commit) = &commit {
-            if let Some(found) = self.cache.get(&(project.to_owned(), commit.clone())) {
-                return Ok(Arc::clone(found));
+    /// Rebuilds the core after a failed commit, retrying until the store answers.
+    /// Rebuilds the core after a failed commit. If the store does not answer, the loop stops
+    /// taking inputs and retries (see `broken`) until it does or the controller shuts down.
+    async fn recover(&mut self) {
+        match self.reload().await {
+            Ok(()) => self.broken = None,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reload the sequence state; retrying");
+                let backoff = self.broken.map_or(Duration::from_millis(100), |b| {
+                    (b * 2).min(Duration::from_secs(10))
+                });
+                self.broken = Some(backoff);
             }
         }
-        let shipyard = Arc::new(self.shipyards.shipyard(project, commit.as_ref()).await?);
-        if let Some(commit) = commit {
-            if self.cache.len() >= SHIPYARD_CACHE_LIMIT {
-                self.cache.clear();
-            }
-            self.cache
-                .insert((project.to_owned(), commit), Arc::clone(&shipyard));
-        }
-        Ok(shipyard)
     }
 
-    /// Merges effects into the turn; returns the number of executions a control command changed.
-    async fn absorb(&mut self, turn: &mut Turn, effects: Vec<Effect>) -> usize {
-        let mut affected = 0;
-        for effect in effects {
-            match effect {
-                Effect::Publish(outgoing) => {
-                    let mut event = outgoing.event;
-                    if let Some((project, stage)) = outgoing.stamp_commit_of {
-                        match self.shipyards.latest_commit(&project, &stage).await {
-                            Ok(commit) => event.gitcommitid = commit,
-                            Err(e) => tracing::warn!(
-                                error = %e, project, stage,
-                                "cannot stamp the latest commit on a chained trigger"
-                            ),
-                        }
-                    }
-                    turn.commit.outbox.push(event);
-                }
-                Effect::SaveExecution(exec) => match turn.executions.get(&exec.id) {
-                    Some(&i) => turn.commit.executions[i] = *exec,
-                    None => {
-                        turn.executions
-                            .insert(exec.id.clone(), turn.commit.executions.len());
-                        turn.commit.executions.push(*exec);
-                    }
-                },
-                Effect::SaveView(view) => {
-                    let key = (view.project.clone(), view.shkeptncontext.clone());
-                    match turn.views.get(&key) {
-                        Some(&i) => turn.commit.views[i] = *view,
-                        None => {
-                            turn.views.insert(key, turn.commit.views.len());
-                            turn.commit.views.push(*view);
-                        }
-                    }
-                }
-                Effect::SetPause { key, paused } => turn.commit.pauses.push((key, paused)),
-                Effect::Schedule(timer) => turn.timers.push(timer),
-                Effect::Controlled { affected: n } => affected = n,
-            }
-        }
-        affected
+    /// Whether published events wait to be removed from the outbox.
+    fn unpublished_removal(&self) -> bool {
+        self.progress.published_up_to.load(Ordering::Acquire) > self.deleted_up_to
     }
 
-    /// Removes published events from the outbox when nothing else is going on.
+    /// Removes published events from the outbox at shutdown.
     async fn commit_published(&mut self) {
         let published = self.progress.published_up_to.load(Ordering::Acquire);
         if published <= self.deleted_up_to {
@@ -486,7 +514,7 @@ impl Loop {
             at: self.clock.now(),
             ..Commit::default()
         };
-        match self.store().commit(commit).await {
+        match self.store.commit(&commit).await {
             Ok(()) => self.deleted_up_to = published,
             Err(e) => tracing::warn!(error = %e, "cannot remove published events from the outbox"),
         }
@@ -500,7 +528,7 @@ impl Loop {
             .now()
             .checked_sub_signed(retention)
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-        match self.store().prune_processed(before).await {
+        match self.store.prune_processed(before).await {
             Ok(n) if n > 0 => tracing::debug!(pruned = n, "forgot old processed event ids"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot prune processed event ids"),

@@ -22,7 +22,6 @@ struct Inner {
     views: HashMap<(String, KeptnContext), SequenceState>,
     pauses: BTreeSet<PauseKey>,
     outbox: VecDeque<OutboxEntry>,
-    next_seq: u64,
     processed: HashMap<EventId, DateTime<Utc>>,
 }
 
@@ -57,38 +56,37 @@ fn page<T: Clone>(items: Vec<T>, request: PageRequest) -> Page<T> {
 
 #[async_trait]
 impl SequenceStore for MemorySequenceStore {
-    async fn commit(&self, commit: Commit) -> Result<(), SequenceStoreError> {
+    async fn commit(&self, commit: &Commit) -> Result<(), SequenceStoreError> {
         let mut inner = self.lock();
-        for exec in commit.executions {
+        for exec in &commit.executions {
             inner
                 .by_trigger
                 .insert(exec.triggered_id.clone(), exec.id.clone());
-            inner.executions.insert(exec.id.clone(), exec);
+            inner.executions.insert(exec.id.clone(), exec.clone());
         }
-        for view in commit.views {
-            inner
-                .views
-                .insert((view.project.clone(), view.shkeptncontext.clone()), view);
+        for view in &commit.views {
+            inner.views.insert(
+                (view.project.clone(), view.shkeptncontext.clone()),
+                view.clone(),
+            );
         }
-        for (key, paused) in commit.pauses {
-            if paused {
-                inner.pauses.insert(key);
+        for (key, paused) in &commit.pauses {
+            if *paused {
+                inner.pauses.insert(key.clone());
             } else {
-                inner.pauses.remove(&key);
+                inner.pauses.remove(key);
             }
         }
-        for event in commit.outbox {
-            inner.next_seq += 1;
-            let seq = inner.next_seq;
-            inner.outbox.push_back(OutboxEntry { seq, event });
+        for entry in &commit.outbox {
+            inner.outbox.push_back(entry.clone());
         }
         if let Some(up_to) = commit.outbox_published_up_to {
             while inner.outbox.front().is_some_and(|e| e.seq <= up_to) {
                 inner.outbox.pop_front();
             }
         }
-        for id in commit.processed {
-            inner.processed.entry(id).or_insert(commit.at);
+        for id in &commit.processed {
+            inner.processed.entry(id.clone()).or_insert(commit.at);
         }
         Ok(())
     }
@@ -145,6 +143,10 @@ impl SequenceStore for MemorySequenceStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn outbox_last_seq(&self) -> Result<u64, SequenceStoreError> {
+        Ok(self.lock().outbox.back().map_or(0, |e| e.seq))
     }
 
     async fn execution(&self, id: &str) -> Result<Option<SequenceExecution>, SequenceStoreError> {
@@ -231,13 +233,15 @@ impl SequenceStore for MemorySequenceStore {
             .filter(|e| filter.service.as_ref().is_none_or(|s| *s == e.service))
             .filter_map(|e| {
                 let task = e.current_task.as_ref()?;
-                let open = task.sent_at.is_some() && !task.is_complete();
                 let wanted = filter.task.as_ref().is_none_or(|t| *t == task.name)
                     && filter
                         .event_id
                         .as_ref()
                         .is_none_or(|id| *id == task.triggered_id);
-                (open && wanted).then(|| (e, task.event.clone()))
+                if !wanted {
+                    return None;
+                }
+                e.open_task_event().map(|event| (e, event))
             })
             .collect();
         found.sort_by(|(a, ea), (b, eb)| (ea.time, &a.id).cmp(&(eb.time, &b.id)));

@@ -19,6 +19,8 @@ mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod row;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod schema;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -49,8 +51,9 @@ pub struct Commit {
     pub views: Vec<SequenceState>,
     /// Pauses to set (`true`) or clear (`false`), in order.
     pub pauses: Vec<(PauseKey, bool)>,
-    /// Events to append to the outbox, in publishing order.
-    pub outbox: Vec<KeptnEvent>,
+    /// Events to append to the outbox, in publishing order. Their `seq` numbers are assigned by
+    /// the caller and increase across commits (see [`SequenceStore::outbox_last_seq`]).
+    pub outbox: Vec<OutboxEntry>,
     /// Remove the outbox entries up to this sequence number (they were published).
     pub outbox_published_up_to: Option<u64>,
     /// Ids of the events this step processed.
@@ -224,14 +227,15 @@ impl SequenceStoreError {
 ///   applied in call order; the controller is the only writer of its store (one active
 ///   controller per database).
 /// - Executions are unique by id and by `triggered_id`; views by project and Keptn context.
-/// - The outbox hands out entries in commit order with increasing `seq`; an entry stays until a
-///   commit removes it with `outbox_published_up_to`.
+/// - The outbox keeps entries under the `seq` their commit gave them and hands them out in
+///   `seq` order; an entry stays until a commit removes it with `outbox_published_up_to`.
 /// - Reads see every commit that returned before they started.
 /// - "Absent" is `Ok(None)` or an empty list, never an error.
 #[async_trait]
 pub trait SequenceStore: Send + Sync + fmt::Debug + 'static {
-    /// Applies a commit atomically.
-    async fn commit(&self, commit: Commit) -> Result<(), SequenceStoreError>;
+    /// Applies a commit atomically. The commit is borrowed so that the caller can hand its
+    /// outbox entries on once it is durable.
+    async fn commit(&self, commit: &Commit) -> Result<(), SequenceStoreError>;
 
     /// What a restarting controller needs: the executions that are not over, every pause, and
     /// the views of the contexts of those executions.
@@ -249,6 +253,9 @@ pub trait SequenceStore: Send + Sync + fmt::Debug + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, SequenceStoreError>;
+
+    /// The highest `seq` in the outbox (0 when it is empty): new entries continue after it.
+    async fn outbox_last_seq(&self) -> Result<u64, SequenceStoreError>;
 
     /// An execution by id.
     async fn execution(&self, id: &str) -> Result<Option<SequenceExecution>, SequenceStoreError>;
@@ -284,6 +291,13 @@ pub trait SequenceStore: Send + Sync + fmt::Debug + 'static {
 
     /// Every pause.
     async fn pauses(&self) -> Result<Vec<PauseKey>, SequenceStoreError>;
+
+    /// Housekeeping that must stay off the commit path (for SQLite: a passive WAL checkpoint).
+    /// The controller calls it from a task of its own, now and then after commits; it may run
+    /// while a commit is in progress. The default does nothing.
+    async fn maintain(&self) -> Result<(), SequenceStoreError> {
+        Ok(())
+    }
 }
 
 /// The queue of one project, stage and service: its executions that wait to start, oldest first.

@@ -8,7 +8,8 @@ use keptn_sdk::event::{EventId, KeptnContext, KeptnEvent};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::row::{ExecutionRow, decode_event, decode_execution, decode_view, encode_view, micros};
-use super::sql::{CHUNK, POSTGRES_SCHEMA, impl_sql_store};
+use super::schema::POSTGRES_SCHEMA;
+use super::sql::{chunks, impl_sql_store};
 use super::{
     Commit, ExecutionFilter, OutboxEntry, Page, PageRequest, SequenceStore, SequenceStoreError,
     SequenceStoreErrorKind, TriggeredFilter, ViewFilter,

@@ -12,20 +12,20 @@ pub(super) fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
-/// The columns of an execution row.
+/// The columns of an execution row, borrowed from the execution except its JSON body.
 #[derive(Debug)]
-pub(super) struct ExecutionRow {
-    pub(super) id: String,
-    pub(super) project: String,
-    pub(super) stage: String,
-    pub(super) service: String,
-    pub(super) keptn_context: String,
-    pub(super) sequence_name: String,
-    pub(super) triggered_id: String,
+pub(super) struct ExecutionRow<'a> {
+    pub(super) id: &'a str,
+    pub(super) project: &'a str,
+    pub(super) stage: &'a str,
+    pub(super) service: &'a str,
+    pub(super) keptn_context: &'a str,
+    pub(super) sequence_name: &'a str,
+    pub(super) triggered_id: &'a str,
     pub(super) state: &'static str,
     pub(super) active: bool,
-    pub(super) current_triggered_id: Option<String>,
-    pub(super) current_task: Option<String>,
+    pub(super) current_triggered_id: Option<&'a str>,
+    pub(super) current_task: Option<&'a str>,
     /// The current task was sent and is not complete: its `.triggered` event is open.
     pub(super) task_open: bool,
     pub(super) triggered_at: i64,
@@ -34,8 +34,8 @@ pub(super) struct ExecutionRow {
     pub(super) body: String,
 }
 
-impl ExecutionRow {
-    pub(super) fn encode(exec: &SequenceExecution) -> Result<Self, SequenceStoreError> {
+impl<'a> ExecutionRow<'a> {
+    pub(super) fn encode(exec: &'a SequenceExecution) -> Result<Self, SequenceStoreError> {
         let body = serde_json::to_string(exec).map_err(|e| {
             SequenceStoreError::new(
                 SequenceStoreErrorKind::Other,
@@ -45,17 +45,17 @@ impl ExecutionRow {
         })?;
         let task = exec.current_task.as_ref();
         Ok(Self {
-            id: exec.id.clone(),
-            project: exec.project.clone(),
-            stage: exec.stage.clone(),
-            service: exec.service.clone(),
-            keptn_context: exec.keptn_context.to_string(),
-            sequence_name: exec.sequence_name().to_owned(),
-            triggered_id: exec.triggered_id.to_string(),
+            id: &exec.id,
+            project: &exec.project,
+            stage: &exec.stage,
+            service: &exec.service,
+            keptn_context: exec.keptn_context.as_str(),
+            sequence_name: exec.sequence_name(),
+            triggered_id: exec.triggered_id.as_str(),
             state: exec.state.as_str(),
             active: !exec.state.is_terminal(),
-            current_triggered_id: task.map(|t| t.triggered_id.to_string()),
-            current_task: task.map(|t| t.name.clone()),
+            current_triggered_id: task.map(|t| t.triggered_id.as_str()),
+            current_task: task.map(|t| t.name.as_str()),
             task_open: task.is_some_and(|t| t.sent_at.is_some() && !t.is_complete()),
             triggered_at: micros(exec.triggered_at),
             arrival: i64::try_from(exec.arrival).unwrap_or(i64::MAX),

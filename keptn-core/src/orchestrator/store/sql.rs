@@ -1,8 +1,7 @@
 //! The SQL of the sequence store, shared by SQLite and PostgreSQL.
 //!
 //! Every statement is built with `QueryBuilder`, so the text is the same for both databases
-//! (placeholders are the builder's business); only the schema differs (see `SQLITE_SCHEMA` and
-//! `POSTGRES_SCHEMA`). The [`impl_sql_store!`] macro writes the [`SequenceStore`] implementation
+//! (placeholders are the builder's business); only the schema differs (see `schema.rs`). The [`impl_sql_store!`] macro writes the [`SequenceStore`] implementation
 //! for a backend type with a `pool` field.
 //!
 //! Tables (all prefixed `seq_`, so they can share a database with the event store):
@@ -16,144 +15,68 @@
 //! | `seq_processed` | `event_id` | ids of processed events, with the time |
 
 /// Rows per multi-row statement: well below both databases' limits on bound parameters.
-pub(super) const CHUNK: usize = 400;
+pub(super) const CHUNK: usize = 256;
 
-/// The SQLite schema.
-#[cfg(feature = "sqlite")]
-pub(super) const SQLITE_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS seq_executions (
-        id TEXT PRIMARY KEY NOT NULL,
-        project TEXT NOT NULL,
-        stage TEXT NOT NULL,
-        service TEXT NOT NULL,
-        keptn_context TEXT NOT NULL,
-        sequence_name TEXT NOT NULL,
-        triggered_id TEXT NOT NULL UNIQUE,
-        state TEXT NOT NULL,
-        active BOOLEAN NOT NULL,
-        current_triggered_id TEXT,
-        current_task TEXT,
-        task_open BOOLEAN NOT NULL,
-        triggered_at INTEGER NOT NULL,
-        arrival INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        body TEXT NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS seq_executions_active ON seq_executions (project) WHERE active",
-    "CREATE INDEX IF NOT EXISTS seq_executions_context ON seq_executions (project, keptn_context)",
-    "CREATE INDEX IF NOT EXISTS seq_executions_lane
-        ON seq_executions (project, stage, service, triggered_at, arrival)",
-    "CREATE INDEX IF NOT EXISTS seq_executions_open ON seq_executions (current_task) WHERE task_open",
-    "CREATE TABLE IF NOT EXISTS seq_views (
-        project TEXT NOT NULL,
-        keptn_context TEXT NOT NULL,
-        name TEXT NOT NULL,
-        state TEXT NOT NULL,
-        time INTEGER NOT NULL,
-        body TEXT NOT NULL,
-        PRIMARY KEY (project, keptn_context)
-    ) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS seq_views_time ON seq_views (project, time)",
-    "CREATE TABLE IF NOT EXISTS seq_pauses (
-        project TEXT NOT NULL,
-        keptn_context TEXT NOT NULL,
-        stage TEXT NOT NULL,
-        PRIMARY KEY (project, keptn_context, stage)
-    ) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS seq_outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        event TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS seq_processed (
-        event_id TEXT PRIMARY KEY NOT NULL,
-        processed_at INTEGER NOT NULL
-    ) WITHOUT ROWID",
-];
-
-/// The PostgreSQL schema.
-#[cfg(feature = "postgres")]
-pub(super) const POSTGRES_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS seq_executions (
-        id TEXT PRIMARY KEY NOT NULL,
-        project TEXT NOT NULL,
-        stage TEXT NOT NULL,
-        service TEXT NOT NULL,
-        keptn_context TEXT NOT NULL,
-        sequence_name TEXT NOT NULL,
-        triggered_id TEXT NOT NULL UNIQUE,
-        state TEXT NOT NULL,
-        active BOOLEAN NOT NULL,
-        current_triggered_id TEXT,
-        current_task TEXT,
-        task_open BOOLEAN NOT NULL,
-        triggered_at BIGINT NOT NULL,
-        arrival BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        body TEXT NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS seq_executions_active ON seq_executions (project) WHERE active",
-    "CREATE INDEX IF NOT EXISTS seq_executions_context ON seq_executions (project, keptn_context)",
-    "CREATE INDEX IF NOT EXISTS seq_executions_lane
-        ON seq_executions (project, stage, service, triggered_at, arrival)",
-    "CREATE INDEX IF NOT EXISTS seq_executions_open ON seq_executions (current_task) WHERE task_open",
-    "CREATE TABLE IF NOT EXISTS seq_views (
-        project TEXT NOT NULL,
-        keptn_context TEXT NOT NULL,
-        name TEXT NOT NULL,
-        state TEXT NOT NULL,
-        time BIGINT NOT NULL,
-        body TEXT NOT NULL,
-        PRIMARY KEY (project, keptn_context)
-    )",
-    "CREATE INDEX IF NOT EXISTS seq_views_time ON seq_views (project, time)",
-    "CREATE TABLE IF NOT EXISTS seq_pauses (
-        project TEXT NOT NULL,
-        keptn_context TEXT NOT NULL,
-        stage TEXT NOT NULL,
-        PRIMARY KEY (project, keptn_context, stage)
-    )",
-    "CREATE TABLE IF NOT EXISTS seq_outbox (
-        seq BIGSERIAL PRIMARY KEY,
-        event TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS seq_processed (
-        event_id TEXT PRIMARY KEY NOT NULL,
-        processed_at BIGINT NOT NULL
-    )",
-];
+/// Splits `items` into slices whose lengths are powers of two (at most `CHUNK`), largest
+/// first. Statements are cached by their text, and the text of a multi-row statement depends
+/// on its row count: with power-of-two counts a table needs at most nine statements, which stay
+/// prepared, instead of one freshly parsed statement per commit.
+pub(super) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = rest.len().min(CHUNK);
+        let size = 1 << size.ilog2();
+        let (head, tail) = rest.split_at(size);
+        rest = tail;
+        Some(head)
+    })
+}
 
 /// Implements [`SequenceStore`](super::SequenceStore) for `$store` (a type with a
 /// `pool: sqlx::Pool<$db>` field and an `unavailable(sqlx::Error, &str)` helper in scope).
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty) => {
+        impl_sql_store!(@impl $store, $db, {});
+    };
+    ($store:ty, $db:ty, maintain = $maintain:ident) => {
+        impl_sql_store!(@impl $store, $db, {
+            async fn maintain(&self) -> Result<(), SequenceStoreError> {
+                self.$maintain().await
+            }
+        });
+    };
+    (@impl $store:ty, $db:ty, { $($extra:tt)* }) => {
         impl $store {
-            async fn write(&self, commit: Commit) -> Result<(), sqlx::Error> {
+            async fn write(&self, commit: &Commit) -> Result<(), sqlx::Error> {
                 use sqlx::QueryBuilder;
                 let mut tx = self.pool.begin().await?;
-                let rows: Vec<ExecutionRow> = commit
+                let rows: Vec<ExecutionRow<'_>> = commit
                     .executions
                     .iter()
                     .map(ExecutionRow::encode)
                     .collect::<Result<_, _>>()
                     .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                for chunk in rows.chunks(CHUNK) {
+                for chunk in chunks(&rows) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO seq_executions (id, project, stage, service, keptn_context, \
                          sequence_name, triggered_id, state, active, current_triggered_id, \
                          current_task, task_open, triggered_at, arrival, updated_at, body) ",
                     );
                     q.push_values(chunk, |mut b, r| {
-                        b.push_bind(&r.id)
-                            .push_bind(&r.project)
-                            .push_bind(&r.stage)
-                            .push_bind(&r.service)
-                            .push_bind(&r.keptn_context)
-                            .push_bind(&r.sequence_name)
-                            .push_bind(&r.triggered_id)
+                        b.push_bind(r.id)
+                            .push_bind(r.project)
+                            .push_bind(r.stage)
+                            .push_bind(r.service)
+                            .push_bind(r.keptn_context)
+                            .push_bind(r.sequence_name)
+                            .push_bind(r.triggered_id)
                             .push_bind(r.state)
                             .push_bind(r.active)
-                            .push_bind(&r.current_triggered_id)
-                            .push_bind(&r.current_task)
+                            .push_bind(r.current_triggered_id)
+                            .push_bind(r.current_task)
                             .push_bind(r.task_open)
                             .push_bind(r.triggered_at)
                             .push_bind(r.arrival)
@@ -175,7 +98,7 @@ macro_rules! impl_sql_store {
                     .map(|v| encode_view(v).map(|body| (v, body)))
                     .collect::<Result<_, _>>()
                     .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                for chunk in views.chunks(CHUNK) {
+                for chunk in chunks(&views) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO seq_views (project, keptn_context, name, state, time, body) ",
                     );
@@ -218,15 +141,20 @@ macro_rules! impl_sql_store {
                     };
                     q.build().execute(&mut *tx).await?;
                 }
-                let events: Vec<String> = commit
+                let events: Vec<(i64, String)> = commit
                     .outbox
                     .iter()
-                    .map(|e| String::from_utf8(e.to_json()).unwrap_or_default())
+                    .map(|e| {
+                        (
+                            i64::try_from(e.seq).unwrap_or(i64::MAX),
+                            String::from_utf8(e.event.to_json()).unwrap_or_default(),
+                        )
+                    })
                     .collect();
-                for chunk in events.chunks(CHUNK) {
-                    let mut q = QueryBuilder::<$db>::new("INSERT INTO seq_outbox (event) ");
-                    q.push_values(chunk, |mut b, e| {
-                        b.push_bind(e.as_str());
+                for chunk in chunks(&events) {
+                    let mut q = QueryBuilder::<$db>::new("INSERT INTO seq_outbox (seq, event) ");
+                    q.push_values(chunk, |mut b, (seq, e)| {
+                        b.push_bind(*seq).push_bind(e.as_str());
                     });
                     q.build().execute(&mut *tx).await?;
                 }
@@ -236,7 +164,7 @@ macro_rules! impl_sql_store {
                     q.build().execute(&mut *tx).await?;
                 }
                 let at = micros(commit.at);
-                for chunk in commit.processed.chunks(CHUNK) {
+                for chunk in chunks(&commit.processed) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO seq_processed (event_id, processed_at) ",
                     );
@@ -386,7 +314,7 @@ macro_rules! impl_sql_store {
 
         #[async_trait]
         impl SequenceStore for $store {
-            async fn commit(&self, commit: Commit) -> Result<(), SequenceStoreError> {
+            async fn commit(&self, commit: &Commit) -> Result<(), SequenceStoreError> {
                 if commit.is_empty() {
                     return Ok(());
                 }
@@ -434,7 +362,7 @@ macro_rules! impl_sql_store {
             async fn processed(&self, ids: &[EventId]) -> Result<HashSet<EventId>, SequenceStoreError> {
                 use sqlx::QueryBuilder;
                 let mut found = HashSet::new();
-                for chunk in ids.chunks(CHUNK) {
+                for chunk in chunks(&ids) {
                     let mut q = QueryBuilder::<$db>::new(
                         "SELECT event_id FROM seq_processed WHERE event_id IN (",
                     );
@@ -485,6 +413,12 @@ macro_rules! impl_sql_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn outbox_last_seq(&self) -> Result<u64, SequenceStoreError> {
+                let mut q =
+                    sqlx::QueryBuilder::<$db>::new("SELECT COALESCE(MAX(seq), 0) FROM seq_outbox");
+                self.count(&mut q).await
             }
 
             async fn execution(&self, id: &str) -> Result<Option<SequenceExecution>, SequenceStoreError> {
@@ -576,9 +510,8 @@ macro_rules! impl_sql_store {
                     .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
                 let mut items = Vec::new();
                 for body in self.bodies(&mut q, "listing open task events").await? {
-                    let exec = decode_execution(&body)?;
-                    if let Some(task) = exec.current_task {
-                        items.push(task.event);
+                    if let Some(event) = decode_execution(&body)?.open_task_event() {
+                        items.push(event);
                     }
                 }
                 Ok(Page::new(items, total, page))
@@ -587,6 +520,8 @@ macro_rules! impl_sql_store {
             async fn pauses(&self) -> Result<Vec<PauseKey>, SequenceStoreError> {
                 self.read_pauses().await
             }
+
+            $($extra)*
         }
     };
 }

@@ -13,7 +13,8 @@ use sqlx::sqlite::{
 };
 
 use super::row::{ExecutionRow, decode_event, decode_execution, decode_view, encode_view, micros};
-use super::sql::{CHUNK, SQLITE_SCHEMA, impl_sql_store};
+use super::schema::SQLITE_SCHEMA;
+use super::sql::{chunks, impl_sql_store};
 use super::{
     Commit, ExecutionFilter, OutboxEntry, Page, PageRequest, SequenceStore, SequenceStoreError,
     SequenceStoreErrorKind, TriggeredFilter, ViewFilter,
@@ -21,6 +22,15 @@ use super::{
 use crate::orchestrator::core::RestoredState;
 use crate::orchestrator::model::{PauseKey, SequenceExecution};
 use crate::orchestrator::view::SequenceState;
+
+/// SQLite checkpoints the WAL on commit once it holds this many pages; the controller's
+/// [`maintain`](SequenceStore::maintain) calls checkpoint much earlier, off the commit path, so
+/// this is only a safety net (about 40 MB).
+const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
+
+/// Page cache per connection, in KiB (negative: a size, not a page count): large enough that a
+/// group commit of a few hundred executions does not spill.
+const CACHE_SIZE: &str = "-16384";
 
 /// A [`SequenceStore`] in a SQLite database (WAL journal, `synchronous=NORMAL`). The tables are
 /// prefixed `seq_` so the database can be shared with the event store.
@@ -49,7 +59,9 @@ impl SqliteSequenceStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .pragma("cache_size", CACHE_SIZE);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -65,7 +77,9 @@ impl SqliteSequenceStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .pragma("cache_size", CACHE_SIZE);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -91,4 +105,16 @@ impl SqliteSequenceStore {
     }
 }
 
-impl_sql_store!(SqliteSequenceStore, sqlx::Sqlite);
+impl SqliteSequenceStore {
+    /// A passive WAL checkpoint: copies committed pages into the database file without waiting
+    /// for (or blocking) the writer.
+    async fn checkpoint(&self) -> Result<(), SequenceStoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unavailable(e, "checkpointing the WAL"))?;
+        Ok(())
+    }
+}
+
+impl_sql_store!(SqliteSequenceStore, sqlx::Sqlite, maintain = checkpoint);
