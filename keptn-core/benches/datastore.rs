@@ -19,7 +19,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use keptn_core::datastore::{
     EventFilter, EventQuery, EventStore, PgEventStore, SqliteEventStore, TypeQuery,
 };
-use keptn_core::db::{PgDb, SqliteDb};
+use keptn_core::db::{PgDb, SqliteDb, SqliteDbOptions};
 use keptn_sdk::event::{EventId, EventType, KeptnContext, KeptnEvent, SpecVersion};
 use serde_json::json;
 use tokio::runtime::Runtime;
@@ -139,6 +139,15 @@ fn selected(backend: &str, part: &str) -> bool {
             let part_ok = !words.iter().any(|w| parts.contains(w)) || words.contains(&part);
             backend_ok && part_ok
         }
+    }
+}
+
+/// SQLite options; `KEPTN_BENCH_BACKGROUND_CHECKPOINTS=0` checkpoints in the writer.
+fn sqlite_options() -> SqliteDbOptions {
+    SqliteDbOptions {
+        background_checkpoints: std::env::var("KEPTN_BENCH_BACKGROUND_CHECKPOINTS")
+            .map_or(true, |v| v != "0"),
+        ..SqliteDbOptions::default()
     }
 }
 
@@ -353,7 +362,7 @@ fn datastore(c: &mut Criterion) {
     let scratch = tempfile::tempdir().expect("tempdir");
     if selected("sqlite", "insert") {
         let (db, store) = rt.block_on(async {
-            let db = SqliteDb::open(scratch.path().join("insert.db"))
+            let db = SqliteDb::open_with(scratch.path().join("insert.db"), sqlite_options())
                 .await
                 .expect("open");
             let store = SqliteEventStore::new(db.clone()).await.expect("store");

@@ -77,9 +77,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 ///
 /// Contract (see the [module docs](self) for the shared semantics):
 ///
-/// - `insert` and `insert_batch` are idempotent on the event id and atomic: when they fail,
-///   nothing of the call is visible. A completed insert is visible to every later query.
-/// - Queries never see half of a batch.
+/// - `insert` and `insert_batch` are idempotent on the event id. On the SQL backends and in
+///   memory they are atomic: when they fail, nothing of the call is visible. MongoDB has no
+///   such transaction: a failed batch may be partly stored, and retrying it completes it. A
+///   completed insert is visible to every later query.
+/// - Queries never see half of a batch (SQL backends and memory).
 /// - Implementations are `Send + Sync` and safe to share between tasks (`Arc<dyn EventStore>`).
 /// - Cancel safety: dropping an insert future before it completes may or may not store the
 ///   events (the write may already be queued); retrying is always safe because inserts are

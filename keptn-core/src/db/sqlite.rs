@@ -31,9 +31,10 @@ pub struct SqliteDbOptions {
     pub readers: u32,
     /// How long a connection waits for a lock held by another process (default 5 s).
     pub busy_timeout: Duration,
-    /// Checkpoint the WAL from a separate task after commits (`true`), or let the writer do
-    /// it when the WAL passes 4000 pages (`false`, the default, which measured cheaper: the
-    /// WAL is reused instead of growing while a background checkpoint lags behind).
+    /// Checkpoint the WAL from a separate task after commits (`true`, the default: commits do
+    /// not wait for checkpoints, and on two cores batched inserts measured 25-50% faster), or
+    /// let the writer do it when the WAL passes 4000 pages (`false`: less CPU in total, since
+    /// the WAL is reused rather than grown while a background checkpoint lags behind).
     pub background_checkpoints: bool,
 }
 
@@ -44,7 +45,7 @@ impl Default for SqliteDbOptions {
             queue: 1024,
             readers: 4,
             busy_timeout: Duration::from_secs(5),
-            background_checkpoints: false,
+            background_checkpoints: true,
         }
     }
 }
@@ -165,6 +166,7 @@ impl SqliteDb {
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
             .pragma("temp_store", "memory")
+            .pragma("journal_size_limit", "67108864")
             // Takes effect when the file is created. 8 KiB pages hold five 1.5 KB events and
             // make a batch write fewer WAL frames than 4 KiB pages (-15% CPU per event in batches),
             // while single-event commits stay cheaper than with 16 KiB pages.
@@ -172,8 +174,11 @@ impl SqliteDb {
             .pragma("cache_size", "-16384");
         // The writer keeps index pages in a larger cache (-65536 = 64 MiB): random event ids
         // touch the whole id index, and a miss costs a read from the OS.
+        // With background checkpoints the writer only checkpoints when they fall far behind
+        // (16384 pages, 128 MiB of WAL); without, every 4000 pages (31 MiB). The WAL file is
+        // cut back to 64 MiB after it is reset.
         let autocheckpoint = if options.background_checkpoints {
-            "0"
+            "16384"
         } else {
             "4000"
         };
@@ -301,6 +306,9 @@ impl SqliteDb {
     }
 }
 
+const RECORD_MIGRATION: &str = "INSERT INTO keptn_migrations \
+    (component, version, description, checksum, applied_at_ms) VALUES (?, ?, ?, ?, ?)";
+
 fn apply<'c>(
     conn: &'c mut SqliteConnection,
     migrations: &'static Migrations,
@@ -325,19 +333,13 @@ fn apply<'c>(
                 source,
             };
             conn.execute(step.sql).await.map_err(failed)?;
-            conn.execute(
-            sqlx::query(
-                "INSERT INTO keptn_migrations (component, version, description, checksum, applied_at_ms)
-                 VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(migrations.component)
-            .bind(i64::from(step.version))
-            .bind(step.description)
-            .bind(checksum(step.sql))
-            .bind(now_ms()),
-        )
-        .await
-        .map_err(failed)?;
+            let record = sqlx::query(RECORD_MIGRATION)
+                .bind(migrations.component)
+                .bind(i64::from(step.version))
+                .bind(step.description)
+                .bind(checksum(step.sql))
+                .bind(now_ms());
+            conn.execute(record).await.map_err(failed)?;
         }
         Ok(())
     })

@@ -139,3 +139,18 @@ async fn a_failing_write_leaves_the_other_writes_of_its_group_intact() {
         .await;
     assert!(matches!(after_close, Err(DbError::Closed)));
 }
+
+#[tokio::test]
+async fn sqlite_store_with_checkpoints_in_the_writer_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = keptn_core::db::SqliteDbOptions {
+        background_checkpoints: false,
+        ..Default::default()
+    };
+    let db = SqliteDb::open_with(dir.path().join("keptn.db"), options)
+        .await
+        .unwrap();
+    let store = SqliteEventStore::new(db.clone()).await.unwrap();
+    conformance::run(&store).await;
+    db.close().await;
+}

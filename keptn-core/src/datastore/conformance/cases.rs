@@ -365,6 +365,14 @@ pub(super) async fn pages(store: &dyn EventStore) {
             StoreErrorKind::InvalidQuery,
         );
     }
+    let mut empty = EventQuery::project("paging");
+    empty.service = Some(String::new());
+    expect_kind(
+        case,
+        "an empty filter value",
+        store.query(&empty).await,
+        StoreErrorKind::InvalidQuery,
+    );
     expect_kind(
         case,
         "a query without project or context",
