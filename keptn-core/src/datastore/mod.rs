@@ -11,7 +11,7 @@
 //! | `PgEventStore` | `postgres` | the distributed mode |
 //! | `MongoEventStore` | `mongodb` | reading and writing an existing Keptn MongoDB datastore |
 //!
-//! Behaviour every backend shares (the [`conformance`] suite checks it, feature `testing`):
+//! Behaviour every backend shares (the `conformance` suite checks it, feature `testing`):
 //!
 //! - **Idempotent inserts.** Events are delivered at least once; inserting an event whose id is
 //!   stored already changes nothing and answers [`InsertOutcome::Duplicate`]. A batch is written

@@ -10,6 +10,8 @@ use super::{EventQuery, Page, TypeQuery};
 
 /// The SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// With one of the two features, the other dialect is built but never chosen.
+#[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) enum Dialect {
     Sqlite,
     Postgres,

@@ -395,7 +395,7 @@ fn run_group<'a>(
     batch: &'a mut Vec<Box<dyn Job>>,
 ) -> BoxFuture<'a, ()> {
     Box::pin(async move {
-        let mut jobs: Vec<Box<dyn Job>> = batch.drain(..).collect();
+        let mut jobs: Vec<Box<dyn Job>> = std::mem::take(batch);
         'attempt: while !jobs.is_empty() {
             if let Err(err) = exec(conn, "BEGIN IMMEDIATE").await {
                 let source = Arc::new(err);

@@ -22,10 +22,13 @@ const MAX_EVENTS: usize = 4096;
 /// Requests waiting for the coalescing task; `insert` waits when it is full.
 const QUEUE: usize = 1024;
 
+/// Where a request is answered: one outcome per record.
+type Reply = oneshot::Sender<Result<Vec<InsertOutcome>>>;
+
 /// Records to insert (ids unique within the request) and where to answer.
 pub(super) struct Request {
     pub records: Vec<EventRecord>,
-    pub reply: oneshot::Sender<Result<Vec<InsertOutcome>>>,
+    pub reply: Reply,
 }
 
 /// The sending side; the task stops when every clone of it is dropped.
@@ -59,10 +62,9 @@ async fn write_group(db: &SqliteDb, group: Vec<Request>) {
     // An id already seen in an earlier request of the group is a duplicate of it.
     let mut seen: HashSet<String> = HashSet::new();
     let mut records = Vec::new();
-    let mut plans: Vec<(
-        oneshot::Sender<Result<Vec<InsertOutcome>>>,
-        Vec<Option<usize>>,
-    )> = Vec::with_capacity(group.len());
+    // Per request: its reply, and for each of its records the index in `records` (None for
+    // a duplicate of an earlier request).
+    let mut plans: Vec<(Reply, Vec<Option<usize>>)> = Vec::with_capacity(group.len());
     for request in group {
         let mut plan = Vec::with_capacity(request.records.len());
         for record in request.records {
