@@ -154,3 +154,47 @@ async fn sqlite_store_with_checkpoints_in_the_writer_passes_the_conformance_suit
     conformance::run(&store).await;
     db.close().await;
 }
+
+#[tokio::test]
+async fn a_panicking_write_is_answered_closed_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(dir.path().join("keptn.db")).await.unwrap();
+    db.write(|conn| {
+        Box::pin(async move {
+            sqlx::query("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+                .execute(&mut *conn)
+                .await?;
+            Ok::<_, DbError>(())
+        })
+    })
+    .await
+    .unwrap();
+    let panicking = db.write(|conn| {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO t (x) VALUES (1)")
+                .execute(&mut *conn)
+                .await?;
+            if std::hint::black_box(true) {
+                panic!("a bug in a write closure");
+            }
+            Ok::<_, DbError>(())
+        })
+    });
+    let fine = db.write(|conn| {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO t (x) VALUES (2)")
+                .execute(&mut *conn)
+                .await?;
+            Ok::<_, DbError>(())
+        })
+    });
+    let (panicked, fine) = tokio::join!(panicking, fine);
+    assert!(matches!(panicked, Err(DbError::Closed)), "{panicked:?}");
+    fine.unwrap();
+    let xs: Vec<(i64,)> = sqlx::query_as("SELECT x FROM t ORDER BY x")
+        .fetch_all(db.read_pool())
+        .await
+        .unwrap();
+    assert_eq!(xs, vec![(2,)]);
+    db.close().await;
+}
