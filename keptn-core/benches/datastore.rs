@@ -1,7 +1,7 @@
 //! Event store benchmarks: insert throughput (single and batched, 1.5 KB events) and the
 //! latency of the two hot queries at 100k and 1M stored events, on SQLite and PostgreSQL.
 //!
-//! `cargo bench -p keptn-core --bench datastore --no-default-features --features sqlite,postgres,testing`
+//! `cargo bench -p keptn-core --bench datastore --no-default-features --features sqlite,postgres`
 //!
 //! The SQLite databases of 100k and 1M events are built once with batched inserts and kept in
 //! `<target>/keptn-bench/`; PostgreSQL databases are built on every run on a private server
@@ -221,6 +221,55 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// CPU time per thread of this process: `(thread id, name) -> time`, from `/proc/self/task`.
+fn thread_cpu() -> std::collections::HashMap<(String, String), Duration> {
+    let mut times = std::collections::HashMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return times;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head
+            .split_once('(')
+            .map(|(_, n)| n.to_owned())
+            .unwrap_or_default();
+        let fields: Vec<&str> = tail.split_whitespace().collect();
+        let ticks = fields
+            .get(11)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0);
+        let id = task.file_name().to_string_lossy().into_owned();
+        times.insert((id, name), Duration::from_millis(ticks * 10));
+    }
+    times
+}
+
+/// The busiest thread between two [`thread_cpu`] snapshots: for SQLite, the writer connection's
+/// worker thread, whose CPU time per event bounds what one writer can sustain.
+fn busiest_thread(
+    before: &std::collections::HashMap<(String, String), Duration>,
+    after: &std::collections::HashMap<(String, String), Duration>,
+) -> Option<(String, Duration)> {
+    after
+        .iter()
+        .map(|(key, t)| {
+            (
+                key.1.clone(),
+                t.saturating_sub(before.get(key).copied().unwrap_or_default()),
+            )
+        })
+        .max_by_key(|(_, t)| *t)
+}
+
 /// Insert throughput into an empty store: one caller inserting one event at a time, 64
 /// concurrent callers inserting one event each (group commit at work), batches from one
 /// caller, and batches from four callers (their serialization overlaps the writer's work).
@@ -240,7 +289,12 @@ fn bench_inserts(c: &mut Criterion, rt: &Runtime, backend: &str, store: Arc<dyn 
         ("batch-512-4-callers", 512, 4),
     ] {
         let (store, next) = (Arc::clone(&store), Arc::clone(&next));
-        let cpu = Arc::new(std::sync::Mutex::new((Duration::ZERO, 0_u64)));
+        let cpu = Arc::new(std::sync::Mutex::new((
+            Duration::ZERO,
+            0_u64,
+            Duration::ZERO,
+            String::new(),
+        )));
         let cpu_total = Arc::clone(&cpu);
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.to_async(rt).iter_custom(|iters| {
@@ -260,6 +314,7 @@ fn bench_inserts(c: &mut Criterion, rt: &Runtime, backend: &str, store: Arc<dyn 
                         .collect();
                     let started = Instant::now();
                     let cpu_before = process_cpu();
+                    let threads_before = thread_cpu();
                     let mut tasks = Vec::new();
                     for share in shares {
                         let store = Arc::clone(&store);
@@ -277,11 +332,16 @@ fn bench_inserts(c: &mut Criterion, rt: &Runtime, backend: &str, store: Arc<dyn 
                         task.await.expect("insert task");
                     }
                     let elapsed = started.elapsed();
+                    let busiest = busiest_thread(&threads_before, &thread_cpu());
                     if let (Some(before), Some(after), Ok(mut total)) =
                         (cpu_before, process_cpu(), cpu.lock())
                     {
                         total.0 += after.saturating_sub(before);
                         total.1 += events;
+                        if let Some((name, time)) = busiest {
+                            total.2 += time;
+                            total.3 = name;
+                        }
                     }
                     elapsed
                 }
@@ -290,8 +350,11 @@ fn bench_inserts(c: &mut Criterion, rt: &Runtime, backend: &str, store: Arc<dyn 
         if let Ok(total) = cpu_total.lock() {
             if total.1 > 0 {
                 eprintln!(
-                    "{backend}/insert/{name}: {:.1} us of this process's CPU per event",
-                    total.0.as_secs_f64() * 1e6 / total.1 as f64
+                    "{backend}/insert/{name}: {:.1} us of this process's CPU per event, \
+                     {:.1} us in its busiest thread ({})",
+                    total.0.as_secs_f64() * 1e6 / total.1 as f64,
+                    total.2.as_secs_f64() * 1e6 / total.1 as f64,
+                    total.3
                 );
             }
         }
