@@ -100,7 +100,12 @@ async fn write_group(db: &SqliteDb, group: Vec<Request>) {
         Err(err) => {
             // Every request of the group shares the failure; the cause stays in the message.
             let kind = err.kind();
-            let message = format!("{err}: {}", source_text(&err));
+            let causes = source_text(&err);
+            let message = if causes.is_empty() {
+                err.to_string()
+            } else {
+                format!("{err}: {causes}")
+            };
             for (reply, _) in plans {
                 let _ = reply.send(Err(StoreError::new(kind, message.clone())));
             }
