@@ -22,22 +22,23 @@ use super::{
     EventFilter, EventPage, EventQuery, EventStore, InsertOutcome, StoreErrorKind, TypeQuery,
 };
 
-mod cases;
+mod reads;
+mod writes;
 
 /// Runs every case against `store`, which must be empty. Panics on the first difference.
 pub async fn run(store: &dyn EventStore) {
-    cases::idempotent_inserts(store).await;
-    cases::batches(store).await;
-    cases::round_trip(store).await;
-    cases::filters(store).await;
-    cases::pages(store).await;
-    cases::equal_times(store).await;
-    cases::roots(store).await;
-    cases::type_queries(store).await;
-    cases::invalidated(store).await;
-    cases::without_project(store).await;
-    cases::delete_project(store).await;
-    cases::invalid_input(store).await;
+    writes::idempotent_inserts(store).await;
+    writes::batches(store).await;
+    writes::round_trip(store).await;
+    reads::filters(store).await;
+    reads::pages(store).await;
+    reads::equal_times(store).await;
+    reads::roots(store).await;
+    reads::type_queries(store).await;
+    reads::invalidated(store).await;
+    writes::without_project(store).await;
+    writes::delete_project(store).await;
+    writes::invalid_input(store).await;
 }
 
 /// `2024-01-01T00:00:00Z` plus `seconds`.

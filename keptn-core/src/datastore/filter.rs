@@ -1,14 +1,4 @@
-//! The filter expression of `GET /event/type/{eventType}`:
-//! `data.project:sockshop AND data.stage:staging AND data.result:pass,warning`.
-//!
-//! Terms are `key:value` joined by `" AND "`; a comma in a value means "any of". A key is a
-//! dot-separated path into the event (`data.labels.buildId`, `source`, `triggeredid`). The filter
-//! must name `data.project` or `shkeptncontext` (with one value), as the original requires.
-//! Values are compared as strings: a term matches an event when the field at its path is a JSON
-//! string equal to one of the term's values.
-//!
-//! Unlike the original, which skipped terms it could not read, every malformed term is an error
-//! that names the term; values may contain `:` (a `source` URL, for instance).
+//! The filter expression of `GET /event/type/{eventType}` (see [`EventFilter`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -106,7 +96,17 @@ impl FilterTerm {
     }
 }
 
-/// A parsed filter expression; see the [module docs](self).
+/// The filter expression of `GET /event/type/{eventType}`:
+/// `data.project:sockshop AND data.stage:staging AND data.result:pass,warning`.
+///
+/// Terms are `key:value` joined by `" AND "`; a comma in a value means "any of". A key is a
+/// dot-separated path into the event (`data.labels.buildId`, `source`, `triggeredid`). The filter
+/// must name `data.project` or `shkeptncontext` (with one value), as the original requires.
+/// Values are compared as strings: a term matches an event when the field at its path is a JSON
+/// string equal to one of the term's values.
+///
+/// Unlike the original, which skipped terms it could not read, every malformed term is an error
+/// that names the term; values may contain `:` (a `source` URL, for instance).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFilter {
     terms: Vec<FilterTerm>,

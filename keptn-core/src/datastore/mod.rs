@@ -11,7 +11,7 @@
 //! | `PgEventStore` | `postgres` | the distributed mode |
 //! | `MongoEventStore` | `mongodb` | reading and writing an existing Keptn MongoDB datastore |
 //!
-//! Behaviour every backend shares (the [`conformance`] suite checks it, feature `testing`):
+//! Behaviour every backend shares (the `conformance` suite checks it, feature `testing`):
 //!
 //! - **Idempotent inserts.** Events are delivered at least once; inserting an event whose id is
 //!   stored already changes nothing and answers [`InsertOutcome::Duplicate`]. A batch is written
@@ -79,9 +79,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 ///
 /// Contract (see the [module docs](self) for the shared semantics):
 ///
-/// - `insert` and `insert_batch` are idempotent on the event id and atomic: when they fail,
-///   nothing of the call is visible. A completed insert is visible to every later query.
-/// - Queries never see half of a batch.
+/// - `insert` and `insert_batch` are idempotent on the event id. On the SQL backends and in
+///   memory they are atomic: when they fail, nothing of the call is visible. MongoDB has no
+///   such transaction: a failed batch may be partly stored, and retrying it completes it. A
+///   completed insert is visible to every later query.
+/// - Queries never see half of a batch (SQL backends and memory).
 /// - Implementations are `Send + Sync` and safe to share between tasks (`Arc<dyn EventStore>`).
 /// - Cancel safety: dropping an insert future before it completes may or may not store the
 ///   events (the write may already be queued); retrying is always safe because inserts are

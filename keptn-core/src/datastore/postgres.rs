@@ -280,15 +280,32 @@ impl EventStore for PgEventStore {
     async fn query(&self, query: &EventQuery) -> Result<EventPage> {
         let page = query.page()?;
         let (select, count) = sql::event_query(Dialect::Postgres, query, page);
-        let total: i64 = sqlx::query_scalar_with(&count.sql, arguments(count.args)?)
-            .fetch_one(self.db.pool())
+        let rows = sqlx::query_with(&select.sql, arguments(select.args)?)
+            .fetch_all(self.db.pool())
             .await
-            .map_err(|e| backend("count of events failed", e))?;
-        let total = u64::try_from(total).unwrap_or(0);
-        let events = if total > page.offset {
-            self.fetch_events(select).await?
-        } else {
-            Vec::new()
+            .map_err(|e| backend("query of events failed", e))?;
+        let mut total = None;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let count: i64 = row
+                .try_get(0)
+                .map_err(|e| StoreError::corrupt("an event row has no count column", e))?;
+            total = Some(u64::try_from(count).unwrap_or(0));
+            let json: &str = row
+                .try_get(1)
+                .map_err(|e| StoreError::corrupt("an event row has no event column", e))?;
+            events.push(decode_event(json)?);
+        }
+        let total = match total {
+            Some(total) => total,
+            None if page.offset == 0 => 0,
+            None => {
+                let count: i64 = sqlx::query_scalar_with(&count.sql, arguments(count.args)?)
+                    .fetch_one(self.db.pool())
+                    .await
+                    .map_err(|e| backend("count of events failed", e))?;
+                u64::try_from(count).unwrap_or(0)
+            }
         };
         Ok(page.into_page(events, total))
     }

@@ -96,6 +96,23 @@ impl EventQuery {
 
     /// Checks the query and resolves its page: the offset and the page size.
     pub fn page(&self) -> Result<Page, StoreError> {
+        let fields = [
+            ("project", self.project.as_deref()),
+            ("stage", self.stage.as_deref()),
+            ("service", self.service.as_deref()),
+            (
+                "keptnContext",
+                self.keptn_context.as_ref().map(|c| c.as_str()),
+            ),
+            ("type", self.event_type.as_deref()),
+            ("source", self.source.as_deref()),
+            ("eventID", self.event_id.as_ref().map(|i| i.as_str())),
+        ];
+        if let Some((name, _)) = fields.iter().find(|(_, v)| *v == Some("")) {
+            return Err(StoreError::invalid_query(format!(
+                "{name} must not be empty (leave it out to match every value)"
+            )));
+        }
         let scoped = self.project.as_deref().is_some_and(|p| !p.is_empty())
             || self
                 .keptn_context
@@ -256,5 +273,12 @@ mod tests {
         assert_eq!(err.kind(), StoreErrorKind::InvalidQuery);
         assert!(EventQuery::project("sockshop").page().is_ok());
         assert!(EventQuery::context("ctx").page().is_ok());
+        let mut empty = EventQuery::context("ctx");
+        empty.stage = Some(String::new());
+        let err = empty.page().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stage must not be empty (leave it out to match every value)"
+        );
     }
 }

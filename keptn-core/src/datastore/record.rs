@@ -130,6 +130,7 @@ pub fn query_time_nanos(time: &DateTime<Utc>) -> i64 {
 }
 
 /// Parses stored event JSON; a row that is not an event is `Corrupt`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub fn decode_event(json: &str) -> Result<KeptnEvent, StoreError> {
     KeptnEvent::from_json(json.as_bytes())
         .map_err(|e| StoreError::corrupt("a stored event cannot be read back", e))
@@ -193,10 +194,8 @@ mod tests {
         assert!(!r.json.contains("eventContext"));
         assert_eq!(r.project.as_deref(), Some("p"));
         assert_eq!(r.invalidates.as_deref(), Some("t1"));
-        assert_eq!(
-            decode_event(&r.json).unwrap().data,
-            json!({"project": "p", "stage": "s"})
-        );
+        let stored = KeptnEvent::from_json(r.json.as_bytes()).unwrap();
+        assert_eq!(stored.data, json!({"project": "p", "stage": "s"}));
     }
 
     #[test]

@@ -10,6 +10,8 @@ use super::{EventQuery, Page, TypeQuery};
 
 /// The SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// With one of the two features, the other dialect is built but never chosen.
+#[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) enum Dialect {
     Sqlite,
     Postgres,
@@ -49,7 +51,8 @@ impl Builder {
     fn param(&mut self, arg: Arg) -> String {
         self.args.push(arg);
         match self.dialect {
-            Dialect::Sqlite => "?".to_owned(),
+            // Numbered in both dialects, so that one argument can appear twice in a statement.
+            Dialect::Sqlite => format!("?{}", self.args.len()),
             Dialect::Postgres => format!("${}", self.args.len()),
         }
     }
@@ -147,6 +150,10 @@ impl Builder {
 }
 
 /// The page query and the count query of an [`EventQuery`].
+///
+/// The page query returns `(total, event)` rows: the count is a scalar subquery on the same
+/// arguments, so a page costs one round trip. Only an empty page (past the end, or no match
+/// beyond the first page) needs the separate count query.
 pub(crate) fn event_query(
     dialect: Dialect,
     query: &EventQuery,
@@ -185,16 +192,17 @@ pub(crate) fn event_query(
     };
     let count_from = if query.root { "roots r" } else { "events e" };
     let where_clause = b.where_clause();
+    let count_sql = format!("SELECT COUNT(*) FROM {count_from}{where_clause}");
     let count = Statement {
-        sql: format!("SELECT COUNT(*) FROM {count_from}{where_clause}"),
+        sql: count_sql.clone(),
         args: b.args.clone(),
     };
     let limit = b.param(Arg::Int(i64::from(page.size)));
     let offset = b.param(Arg::Int(page.offset_i64()));
     let select = Statement {
         sql: format!(
-            "SELECT {} FROM {from}{where_clause} ORDER BY {t}.time DESC, {seq_column} DESC \
-             LIMIT {limit} OFFSET {offset}",
+            "SELECT ({count_sql}), {} FROM {from}{where_clause} \
+             ORDER BY {t}.time DESC, {seq_column} DESC LIMIT {limit} OFFSET {offset}",
             b.event_column()
         ),
         args: b.args,
@@ -261,7 +269,7 @@ mod tests {
         assert!(pg.sql.contains("e.result = ANY($2)"), "{}", pg.sql);
         assert!(pg.sql.ends_with("LIMIT $7"), "{}", pg.sql);
         let lite = type_query(Dialect::Sqlite, &q, 5);
-        assert!(lite.sql.contains("e.result IN (?, ?)"), "{}", lite.sql);
+        assert!(lite.sql.contains("e.result IN (?2, ?3)"), "{}", lite.sql);
         assert!(
             lite.args
                 .contains(&Arg::Text("$.\"data\".\"labels\".\"x\"".into()))

@@ -5,8 +5,9 @@
 //!   timeout), runs one **writer task** that commits queued writes in groups (one transaction
 //!   for up to [`SqliteDbOptions::max_batch`] writes), checkpoints the WAL off the commit path,
 //!   and hands out a **read pool**. Components write with [`SqliteDb::write`], which runs a
-//!   closure inside the writer's transaction (in its own savepoint, so a failing write leaves
-//!   the other writes of the group intact) and resolves when the group is committed.
+//!   closure inside the writer's transaction and resolves when the group is committed. A
+//!   failing write is rolled back alone: the group is undone and its other writes run again,
+//!   so write closures may run more than once and act only on the connection.
 //! - [`PgDb`] (feature `postgres`) is a connection pool; PostgreSQL handles concurrent writers.
 //!
 //! **Migrations** are versioned per component from day one: a component owns a [`Migrations`]

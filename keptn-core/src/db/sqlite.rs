@@ -31,6 +31,11 @@ pub struct SqliteDbOptions {
     pub readers: u32,
     /// How long a connection waits for a lock held by another process (default 5 s).
     pub busy_timeout: Duration,
+    /// Checkpoint the WAL from a separate task after commits (`true`, the default: commits do
+    /// not wait for checkpoints, and on two cores batched inserts measured 25-50% faster), or
+    /// let the writer do it when the WAL passes 4000 pages (`false`: less CPU in total, since
+    /// the WAL is reused rather than grown while a background checkpoint lags behind).
+    pub background_checkpoints: bool,
 }
 
 impl Default for SqliteDbOptions {
@@ -40,6 +45,7 @@ impl Default for SqliteDbOptions {
             queue: 1024,
             readers: 4,
             busy_timeout: Duration::from_secs(5),
+            background_checkpoints: true,
         }
     }
 }
@@ -68,10 +74,15 @@ impl Drop for Inner {
     }
 }
 
-/// A write queued for the writer: runs inside the group's transaction, then learns whether the
-/// group committed.
+/// A write queued for the writer. It runs inside the group's transaction (possibly more than
+/// once, see [`SqliteDb::write`]), keeps the result of its last run, and hands it to the caller
+/// once the commit is known.
 trait Job: Send {
-    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Finished>;
+    /// Runs the write; `true` when it succeeded.
+    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
+    /// Answers the caller with the last run's result, or with the commit's error.
+    fn finish(self: Box<Self>, commit_error: Option<Arc<sqlx::Error>>);
+    /// Answers the caller with an error without running.
     fn fail(self: Box<Self>, err: DbError);
 }
 
@@ -81,15 +92,9 @@ impl std::fmt::Debug for dyn Job {
     }
 }
 
-/// A job that ran: whether its savepoint was kept, and how to tell the caller the outcome
-/// once the commit is known (`Some(err)` when the commit failed).
-struct Finished {
-    ok: bool,
-    deliver: Box<dyn FnOnce(Option<Arc<sqlx::Error>>) + Send>,
-}
-
 struct TypedJob<F, T, E> {
     f: F,
+    result: Option<Result<T, E>>,
     reply: oneshot::Sender<Result<T, E>>,
 }
 
@@ -97,28 +102,30 @@ impl<F, T, E> Job for TypedJob<F, T, E>
 where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+    F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
 {
-    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Finished> {
-        let TypedJob { f, reply } = *self;
+    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
         Box::pin(async move {
-            let result = f(conn).await;
+            // A run that panics leaves no result: its caller is answered `Closed`.
+            self.result = None;
+            let result = (self.f)(conn).await;
             let ok = result.is_ok();
-            Finished {
-                ok,
-                deliver: Box::new(move |commit_error| {
-                    let result = match (result, commit_error) {
-                        (Ok(_), Some(source)) => Err(E::from(DbError::Transaction {
-                            action: "commit",
-                            source,
-                        })),
-                        (result, _) => result,
-                    };
-                    // The caller may have stopped waiting; the write stands either way.
-                    let _ = reply.send(result);
-                }),
-            }
+            self.result = Some(result);
+            ok
         })
+    }
+
+    fn finish(self: Box<Self>, commit_error: Option<Arc<sqlx::Error>>) {
+        let result = match (self.result, commit_error) {
+            (Some(Ok(_)), Some(source)) => Err(E::from(DbError::Transaction {
+                action: "commit",
+                source,
+            })),
+            (Some(result), _) => result,
+            (None, _) => Err(E::from(DbError::Closed)),
+        };
+        // The caller may have stopped waiting; the write stands either way.
+        let _ = self.reply.send(result);
     }
 
     fn fail(self: Box<Self>, err: DbError) {
@@ -159,19 +166,43 @@ impl SqliteDb {
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-32768");
-        // The writer never checkpoints on commit; a separate task does (see `checkpointer`).
-        let mut writer =
-            SqliteConnection::connect_with(&base.clone().pragma("wal_autocheckpoint", "0"))
-                .await
-                .map_err(open_err)?;
+            .pragma("journal_size_limit", "67108864")
+            // Takes effect when the file is created. 8 KiB pages hold five 1.5 KB events and
+            // make a batch write fewer WAL frames than 4 KiB pages (-15% CPU per event in batches),
+            // while single-event commits stay cheaper than with 16 KiB pages.
+            .page_size(8192)
+            .pragma("cache_size", "-16384");
+        // The writer keeps index pages in a larger cache (-65536 = 64 MiB): random event ids
+        // touch the whole id index, and a miss costs a read from the OS.
+        // With background checkpoints the writer only checkpoints when they fall far behind
+        // (16384 pages, 128 MiB of WAL); without, every 4000 pages (31 MiB). The WAL file is
+        // cut back to 64 MiB after it is reset.
+        let autocheckpoint = if options.background_checkpoints {
+            "16384"
+        } else {
+            "4000"
+        };
+        let mut writer = SqliteConnection::connect_with(
+            &base
+                .clone()
+                .pragma("wal_autocheckpoint", autocheckpoint)
+                .pragma("cache_size", "-65536"),
+        )
+        .await
+        .map_err(open_err)?;
         sqlx::raw_sql(MIGRATIONS_TABLE)
             .execute(&mut writer)
             .await
             .map_err(open_err)?;
-        let checkpoint_conn = SqliteConnection::connect_with(&base)
-            .await
-            .map_err(open_err)?;
+        let checkpoint_conn = if options.background_checkpoints {
+            Some(
+                SqliteConnection::connect_with(&base)
+                    .await
+                    .map_err(open_err)?,
+            )
+        } else {
+            None
+        };
         let read_pool = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .min_connections(1)
@@ -189,15 +220,21 @@ impl SqliteDb {
             Arc::clone(&committed),
             shutdown.clone(),
         ));
-        let checkpoint_task =
-            tokio::spawn(checkpointer(checkpoint_conn, committed, shutdown.clone()));
+        let mut tasks = vec![writer_task];
+        if let Some(conn) = checkpoint_conn {
+            tasks.push(tokio::spawn(checkpointer(
+                conn,
+                committed,
+                shutdown.clone(),
+            )));
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 read_pool,
                 requests: tx,
                 shutdown,
-                tasks: Mutex::new(vec![writer_task, checkpoint_task]),
+                tasks: Mutex::new(tasks),
             }),
         })
     }
@@ -216,20 +253,28 @@ impl SqliteDb {
     /// Runs `f` in the writer's transaction and returns its result once the transaction is
     /// committed.
     ///
-    /// The writer groups queued writes into one transaction; each runs in its own savepoint, so
-    /// an `Err` from `f` undoes only what `f` did and is returned as it is. When the commit
-    /// fails, every write of the group fails with [`DbError::Transaction`]. `f` must not block
-    /// and should be short: the other writes of the group wait for it.
+    /// The writer groups queued writes into one transaction. When `f` returns `Err` (or
+    /// panics), the group's transaction is rolled back, the error is returned to this caller,
+    /// and the other writes of the group run again in a new transaction: so **`f` may run more
+    /// than once** and must act only on the connection (the effects of the committed run are
+    /// the ones that stay). This keeps the common case, where every write succeeds, free of
+    /// savepoints. When the commit fails, every write of the group fails with
+    /// [`DbError::Transaction`]. `f` must not block, must not end the transaction, and should
+    /// be short: the other writes of the group wait for it.
     ///
     /// Dropping the returned future does not cancel a queued write.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        F: for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(TypedJob { f, reply });
+        let job: Box<dyn Job> = Box::new(TypedJob {
+            f,
+            result: None,
+            reply,
+        });
         self.inner
             .requests
             .send(job)
@@ -261,6 +306,9 @@ impl SqliteDb {
     }
 }
 
+const RECORD_MIGRATION: &str = "INSERT INTO keptn_migrations \
+    (component, version, description, checksum, applied_at_ms) VALUES (?, ?, ?, ?, ?)";
+
 fn apply<'c>(
     conn: &'c mut SqliteConnection,
     migrations: &'static Migrations,
@@ -285,19 +333,13 @@ fn apply<'c>(
                 source,
             };
             conn.execute(step.sql).await.map_err(failed)?;
-            conn.execute(
-            sqlx::query(
-                "INSERT INTO keptn_migrations (component, version, description, checksum, applied_at_ms)
-                 VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(migrations.component)
-            .bind(i64::from(step.version))
-            .bind(step.description)
-            .bind(checksum(step.sql))
-            .bind(now_ms()),
-        )
-        .await
-        .map_err(failed)?;
+            let record = sqlx::query(RECORD_MIGRATION)
+                .bind(migrations.component)
+                .bind(i64::from(step.version))
+                .bind(step.description)
+                .bind(checksum(step.sql))
+                .bind(now_ms());
+            conn.execute(record).await.map_err(failed)?;
         }
         Ok(())
     })
@@ -353,55 +395,42 @@ fn run_group<'a>(
     batch: &'a mut Vec<Box<dyn Job>>,
 ) -> BoxFuture<'a, ()> {
     Box::pin(async move {
-        if let Err(err) = exec(conn, "BEGIN IMMEDIATE").await {
-            let source = Arc::new(err);
-            for job in batch.drain(..) {
-                job.fail(DbError::Transaction {
-                    action: "begin",
-                    source: Arc::clone(&source),
-                });
+        let mut jobs: Vec<Box<dyn Job>> = std::mem::take(batch);
+        'attempt: while !jobs.is_empty() {
+            if let Err(err) = exec(conn, "BEGIN IMMEDIATE").await {
+                let source = Arc::new(err);
+                for job in jobs {
+                    job.fail(DbError::Transaction {
+                        action: "begin",
+                        source: Arc::clone(&source),
+                    });
+                }
+                return;
+            }
+            for i in 0..jobs.len() {
+                // A panicking write must not take the writer down; its caller sees `Closed`.
+                let ok = AssertUnwindSafe(jobs[i].run(&mut *conn))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or(false);
+                if !ok {
+                    // Undo the group, answer the failed write, run the others again.
+                    let _ = exec(conn, "ROLLBACK").await;
+                    jobs.remove(i).finish(None);
+                    continue 'attempt;
+                }
+            }
+            match exec(conn, "COMMIT").await {
+                Ok(()) => jobs.into_iter().for_each(|job| job.finish(None)),
+                Err(err) => {
+                    let _ = exec(conn, "ROLLBACK").await;
+                    let source = Arc::new(err);
+                    for job in jobs {
+                        job.finish(Some(Arc::clone(&source)));
+                    }
+                }
             }
             return;
-        }
-        let mut finished: Vec<Finished> = Vec::with_capacity(batch.len());
-        let mut broken: Option<Arc<sqlx::Error>> = None;
-        for job in batch.drain(..) {
-            if let Some(source) = &broken {
-                job.fail(DbError::Transaction {
-                    action: "commit",
-                    source: Arc::clone(source),
-                });
-                continue;
-            }
-            if let Err(err) = exec(conn, "SAVEPOINT write").await {
-                job.fail(DbError::Sqlx(err));
-                continue;
-            }
-            // A panicking write must not take the writer down with it; its caller sees `Closed`.
-            let outcome = AssertUnwindSafe(job.run(&mut *conn)).catch_unwind().await;
-            let end = match &outcome {
-                Ok(f) if f.ok => "RELEASE write",
-                _ => "ROLLBACK TO write; RELEASE write",
-            };
-            if let Err(err) = exec(conn, end).await {
-                broken = Some(Arc::new(err));
-            }
-            if let Ok(f) = outcome {
-                finished.push(f);
-            }
-        }
-        let commit = match broken {
-            Some(source) => Err(source),
-            None => exec(conn, "COMMIT").await.map_err(Arc::new),
-        };
-        match commit {
-            Ok(()) => finished.into_iter().for_each(|f| (f.deliver)(None)),
-            Err(source) => {
-                let _ = exec(conn, "ROLLBACK").await;
-                finished
-                    .into_iter()
-                    .for_each(|f| (f.deliver)(Some(Arc::clone(&source))));
-            }
         }
     })
 }

@@ -139,3 +139,62 @@ async fn a_failing_write_leaves_the_other_writes_of_its_group_intact() {
         .await;
     assert!(matches!(after_close, Err(DbError::Closed)));
 }
+
+#[tokio::test]
+async fn sqlite_store_with_checkpoints_in_the_writer_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = keptn_core::db::SqliteDbOptions {
+        background_checkpoints: false,
+        ..Default::default()
+    };
+    let db = SqliteDb::open_with(dir.path().join("keptn.db"), options)
+        .await
+        .unwrap();
+    let store = SqliteEventStore::new(db.clone()).await.unwrap();
+    conformance::run(&store).await;
+    db.close().await;
+}
+
+#[tokio::test]
+async fn a_panicking_write_is_answered_closed_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(dir.path().join("keptn.db")).await.unwrap();
+    db.write(|conn| {
+        Box::pin(async move {
+            sqlx::query("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+                .execute(&mut *conn)
+                .await?;
+            Ok::<_, DbError>(())
+        })
+    })
+    .await
+    .unwrap();
+    let panicking = db.write(|conn| {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO t (x) VALUES (1)")
+                .execute(&mut *conn)
+                .await?;
+            if std::hint::black_box(true) {
+                panic!("a bug in a write closure");
+            }
+            Ok::<_, DbError>(())
+        })
+    });
+    let fine = db.write(|conn| {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO t (x) VALUES (2)")
+                .execute(&mut *conn)
+                .await?;
+            Ok::<_, DbError>(())
+        })
+    });
+    let (panicked, fine) = tokio::join!(panicking, fine);
+    assert!(matches!(panicked, Err(DbError::Closed)), "{panicked:?}");
+    fine.unwrap();
+    let xs: Vec<(i64,)> = sqlx::query_as("SELECT x FROM t ORDER BY x")
+        .fetch_all(db.read_pool())
+        .await
+        .unwrap();
+    assert_eq!(xs, vec![(2,)]);
+    db.close().await;
+}

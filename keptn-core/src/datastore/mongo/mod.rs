@@ -1,24 +1,4 @@
-//! The MongoDB event store, in the layout of Keptn's mongodb-datastore, so that an existing
-//! Keptn datastore can be read and written:
-//!
-//! | collection | holds |
-//! |---|---|
-//! | `<project>` | the events of a project (`data.project`) |
-//! | `keptnUnmappedEvents` | events without a project |
-//! | `<project>-rootEvents` | the first event (by time) of each Keptn context of the project |
-//! | `<project>-invalidatedEvents` | the project's `.invalidated` events |
-//! | `contextToProject` | `{_id: context, shkeptncontext: context, project}` |
-//!
-//! Documents are the event JSON. Differences from the original, all compatible with its data:
-//! events written here have `_id` = the event id (the unique `_id` makes inserts idempotent;
-//! the original let the server generate `_id`s and stored redeliveries twice) and `time` as a
-//! string with nine fraction digits (string order is time order). Queries match
-//! `shkeptncontext` exactly (the original used a regular expression) and sort by
-//! `time, _id` descending. Documents that are not Keptn events are skipped with a warning, as
-//! the original skipped them.
-//!
-//! Unlike the SQL backends, a failed batch may be partly written; retrying it completes it
-//! (inserts are idempotent).
+//! The MongoDB event store, in the layout of Keptn's mongodb-datastore (see [`MongoEventStore`]).
 
 mod convert;
 
@@ -48,8 +28,27 @@ pub const ROOT_EVENTS_SUFFIX: &str = "-rootEvents";
 /// Suffix of a project's invalidated-event collection.
 pub const INVALIDATED_EVENTS_SUFFIX: &str = "-invalidatedEvents";
 
-/// An [`EventStore`] in a MongoDB database, in the original datastore's layout (see the
-/// [module docs](self)).
+/// The MongoDB event store, in the layout of Keptn's mongodb-datastore, so that an existing
+/// Keptn datastore can be read and written:
+///
+/// | collection | holds |
+/// |---|---|
+/// | `<project>` | the events of a project (`data.project`) |
+/// | `keptnUnmappedEvents` | events without a project |
+/// | `<project>-rootEvents` | the first event (by time) of each Keptn context of the project |
+/// | `<project>-invalidatedEvents` | the project's `.invalidated` events |
+/// | `contextToProject` | `{_id: context, shkeptncontext: context, project}` |
+///
+/// Documents are the event JSON. Differences from the original, all compatible with its data:
+/// events written here have `_id` = the event id (the unique `_id` makes inserts idempotent;
+/// the original let the server generate `_id`s and stored redeliveries twice) and `time` as a
+/// string with nine fraction digits (string order is time order). Queries match
+/// `shkeptncontext` exactly (the original used a regular expression) and sort by
+/// `time, _id` descending. Documents that are not Keptn events are skipped with a warning, as
+/// the original skipped them.
+///
+/// Unlike the SQL backends, a failed batch may be partly written; retrying it completes it
+/// (inserts are idempotent).
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,8 +2,11 @@
 
 use async_trait::async_trait;
 use keptn_sdk::event::KeptnEvent;
-use sqlx::sqlite::{SqliteArguments, SqliteConnection};
+use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Row};
+
+mod coalesce;
+mod write;
 
 use super::record::{EventRecord, batch_records, decode_event, merge_outcomes};
 use super::sql::{self, Arg, Dialect, Statement};
@@ -37,16 +40,24 @@ pub static SQLITE_MIGRATIONS: Migrations = Migrations {
 /// println!("{} events", page.total_count);
 /// # Ok(()) }
 /// ```
+///
+/// Inserts that wait at the same time, from any number of tasks, are written together: one
+/// transaction, multi-row statements (see `coalesce.rs`), so many concurrent single inserts
+/// cost about what one batch costs.
 #[derive(Debug, Clone)]
 pub struct SqliteEventStore {
     db: SqliteDb,
+    inserts: coalesce::Inserts,
 }
 
 impl SqliteEventStore {
-    /// Creates the store's tables in `db` when missing (migrations) and returns the store.
+    /// Creates the store's tables in `db` when missing (migrations) and returns the store. Must
+    /// be called within a Tokio runtime: it starts the task that groups inserts, which stops
+    /// when the last clone of the store is dropped.
     pub async fn new(db: SqliteDb) -> Result<Self> {
         db.migrate(&SQLITE_MIGRATIONS).await?;
-        Ok(Self { db })
+        let inserts = coalesce::start(db.clone());
+        Ok(Self { db, inserts })
     }
 
     /// The database the store lives in.
@@ -55,9 +66,7 @@ impl SqliteEventStore {
     }
 
     async fn write_records(&self, records: Vec<EventRecord>) -> Result<Vec<InsertOutcome>> {
-        self.db
-            .write(move |conn| Box::pin(async move { insert_records(conn, &records).await }))
-            .await
+        coalesce::insert(&self.inserts, records).await
     }
 
     async fn fetch_events(&self, statement: Statement) -> Result<Vec<KeptnEvent>> {
@@ -74,76 +83,6 @@ impl SqliteEventStore {
             })
             .collect()
     }
-}
-
-/// Inserts records one by one inside the writer's transaction, keeping roots and invalidations
-/// in step; prepared statements are cached by the connection.
-async fn insert_records(
-    conn: &mut SqliteConnection,
-    records: &[EventRecord],
-) -> Result<Vec<InsertOutcome>> {
-    let mut outcomes = Vec::with_capacity(records.len());
-    for r in records {
-        let done = sqlx::query(
-            "INSERT INTO events (id, keptn_context, project, stage, service, type, source, time, \
-             triggered_id, result, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&r.id)
-        .bind(&r.keptn_context)
-        .bind(&r.project)
-        .bind(&r.stage)
-        .bind(&r.service)
-        .bind(&r.event_type)
-        .bind(&r.source)
-        .bind(r.time)
-        .bind(&r.triggered_id)
-        .bind(&r.result)
-        .bind(&r.json)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| backend(&format!("insert of event {} failed", r.id), e))?;
-        if done.rows_affected() == 0 {
-            outcomes.push(InsertOutcome::Duplicate);
-            continue;
-        }
-        let seq = done.last_insert_rowid();
-        if let Some(project) = &r.project {
-            sqlx::query(
-                "INSERT INTO roots (event_seq, keptn_context, event_id, project, stage, service, \
-                 type, source, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (keptn_context) DO UPDATE SET event_seq = excluded.event_seq, \
-                 event_id = excluded.event_id, project = excluded.project, stage = excluded.stage, \
-                 service = excluded.service, type = excluded.type, source = excluded.source, \
-                 time = excluded.time WHERE excluded.time < roots.time",
-            )
-            .bind(seq)
-            .bind(&r.keptn_context)
-            .bind(&r.id)
-            .bind(project)
-            .bind(&r.stage)
-            .bind(&r.service)
-            .bind(&r.event_type)
-            .bind(&r.source)
-            .bind(r.time)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| backend(&format!("root update for event {} failed", r.id), e))?;
-            if let Some(target) = &r.invalidates {
-                sqlx::query(
-                    "INSERT INTO invalidated (project, triggered_id) VALUES (?, ?) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(project)
-                .bind(target)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| backend(&format!("invalidation by event {} failed", r.id), e))?;
-            }
-        }
-        outcomes.push(InsertOutcome::Inserted);
-    }
-    Ok(outcomes)
 }
 
 pub(crate) fn arguments(args: Vec<Arg>) -> Result<SqliteArguments<'static>> {
@@ -191,16 +130,34 @@ impl EventStore for SqliteEventStore {
     async fn query(&self, query: &EventQuery) -> Result<EventPage> {
         let page = query.page()?;
         let (select, count) = sql::event_query(Dialect::Sqlite, query, page);
-        let total: i64 = sqlx::query_scalar_with(&count.sql, arguments(count.args)?)
-            .fetch_one(self.db.read_pool())
+        let rows = sqlx::query_with(&select.sql, arguments(select.args)?)
+            .fetch_all(self.db.read_pool())
             .await
-            .map_err(|e| backend("count of events failed", e))?;
-        let events = if (total as u64) > page.offset {
-            self.fetch_events(select).await?
-        } else {
-            Vec::new()
+            .map_err(|e| backend("query of events failed", e))?;
+        let mut total = None;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let count: i64 = row
+                .try_get(0)
+                .map_err(|e| StoreError::corrupt("an event row has no count column", e))?;
+            total = Some(u64::try_from(count).unwrap_or(0));
+            let json: &str = row
+                .try_get(1)
+                .map_err(|e| StoreError::corrupt("an event row has no event column", e))?;
+            events.push(decode_event(json)?);
+        }
+        let total = match total {
+            Some(total) => total,
+            None if page.offset == 0 => 0,
+            None => {
+                let count: i64 = sqlx::query_scalar_with(&count.sql, arguments(count.args)?)
+                    .fetch_one(self.db.read_pool())
+                    .await
+                    .map_err(|e| backend("count of events failed", e))?;
+                u64::try_from(count).unwrap_or(0)
+            }
         };
-        Ok(page.into_page(events, u64::try_from(total).unwrap_or(0)))
+        Ok(page.into_page(events, total))
     }
 
     async fn query_by_type(&self, query: &TypeQuery) -> Result<Vec<KeptnEvent>> {
@@ -214,6 +171,7 @@ impl EventStore for SqliteEventStore {
         let project = project.to_owned();
         self.db
             .write(move |conn| {
+                let project = project.clone();
                 Box::pin(async move {
                     for table in ["events", "roots", "invalidated"] {
                         sqlx::query(&format!("DELETE FROM {table} WHERE project = ?"))
