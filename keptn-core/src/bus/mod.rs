@@ -51,7 +51,7 @@ use group::Group;
 #[derive(Debug, Clone)]
 pub struct DurableBusConfig {
     /// How many recent events are kept in memory for consumers (older ones are read from the
-    /// log). Default 16384.
+    /// log). Default 2048.
     pub ring_capacity: usize,
     /// The most events appended in one batch. Default 512.
     pub append_batch: usize,
@@ -64,7 +64,7 @@ pub struct DurableBusConfig {
 impl Default for DurableBusConfig {
     fn default() -> Self {
         Self {
-            ring_capacity: 16384,
+            ring_capacity: 2048,
             append_batch: 512,
             read_batch: 512,
             channel_capacity: 1024,

@@ -10,6 +10,9 @@
 //! calls it periodically. The event store keeps the history; the log only carries events between
 //! components.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use keptn_sdk::KeptnEvent;
 use sqlx::Row;
@@ -39,6 +42,9 @@ static BUS_MIGRATIONS: Migrations = Migrations {
               ) WITHOUT ROWID;",
     }],
 };
+
+/// Rows per INSERT statement (three parameters each, well under SQLite's limit).
+const APPEND_CHUNK: usize = 200;
 
 /// The bus's log in a [`SqliteDb`]; see the [module docs](self).
 #[derive(Debug, Clone)]
@@ -95,32 +101,52 @@ impl From<DbError> for LogError {
 #[async_trait]
 impl EventLog for SqliteEventLog {
     async fn append(&self, events: &[KeptnEvent]) -> Result<Vec<Option<u64>>, LogError> {
-        let rows: Vec<(String, String)> = events
-            .iter()
-            .map(|e| {
-                (
-                    e.id.to_string(),
-                    String::from_utf8(e.to_json()).unwrap_or_default(),
-                )
-            })
-            .collect();
+        let rows: Arc<Vec<(String, String)>> = Arc::new(
+            events
+                .iter()
+                .map(|e| {
+                    (
+                        e.id.to_string(),
+                        String::from_utf8(e.to_json()).unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        );
         let now = chrono::Utc::now().timestamp_millis();
+        // The writer may run the closure again when another write of its group fails, so it
+        // only reads what it captured.
         self.db
             .write(move |conn| {
+                let rows = Arc::clone(&rows);
                 Box::pin(async move {
+                    let mut seqs: HashMap<String, u64> = HashMap::with_capacity(rows.len());
+                    for chunk in rows.chunks(APPEND_CHUNK) {
+                        let mut sql =
+                            String::from("INSERT INTO bus_log (id, appended_at, event) VALUES ");
+                        for i in 0..chunk.len() {
+                            if i > 0 {
+                                sql.push(',');
+                            }
+                            sql.push_str("(?, ?, ?)");
+                        }
+                        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id, seq");
+                        let mut query = sqlx::query(&sql);
+                        for (id, json) in chunk {
+                            query = query.bind(id).bind(now).bind(json);
+                        }
+                        for row in query
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(sql_err("append"))?
+                        {
+                            seqs.insert(row.get::<String, _>(0), row.get::<i64, _>(1) as u64);
+                        }
+                    }
+                    // An id twice in one batch: its first occurrence was appended, the others
+                    // are duplicates.
                     let mut out = Vec::with_capacity(rows.len());
-                    for (id, json) in &rows {
-                        let row = sqlx::query(
-                            "INSERT INTO bus_log (id, appended_at, event) VALUES (?1, ?2, ?3) \
-                             ON CONFLICT (id) DO NOTHING RETURNING seq",
-                        )
-                        .bind(id)
-                        .bind(now)
-                        .bind(json)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(sql_err("append"))?;
-                        out.push(row.map(|r| r.get::<i64, _>(0) as u64));
+                    for (id, _) in rows.iter() {
+                        out.push(seqs.remove(id));
                     }
                     Ok::<_, LogError>(out)
                 })
@@ -189,32 +215,39 @@ impl EventLog for SqliteEventLog {
         cursor: u64,
         newly_acked: &[u64],
     ) -> Result<(), LogError> {
-        let name = name.to_owned();
-        let acked = newly_acked.to_vec();
+        let name: Arc<str> = name.into();
+        let acked: Arc<Vec<u64>> = Arc::new(
+            newly_acked
+                .iter()
+                .copied()
+                .filter(|s| *s > cursor)
+                .collect(),
+        );
         self.db
             .write(move |conn| {
+                let (name, acked) = (Arc::clone(&name), Arc::clone(&acked));
                 Box::pin(async move {
                     sqlx::query(
                         "INSERT INTO bus_consumers (name, cursor) VALUES (?1, ?2) \
                          ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor",
                     )
-                    .bind(&name)
+                    .bind(&*name)
                     .bind(cursor as i64)
                     .execute(&mut *conn)
                     .await
                     .map_err(sql_err("save consumer"))?;
-                    for seq in acked.iter().filter(|s| **s > cursor) {
+                    for seq in acked.iter() {
                         sqlx::query(
                             "INSERT INTO bus_acks (name, seq) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                         )
-                        .bind(&name)
+                        .bind(&*name)
                         .bind(*seq as i64)
                         .execute(&mut *conn)
                         .await
                         .map_err(sql_err("save consumer"))?;
                     }
                     sqlx::query("DELETE FROM bus_acks WHERE name = ?1 AND seq <= ?2")
-                        .bind(&name)
+                        .bind(&*name)
                         .bind(cursor as i64)
                         .execute(&mut *conn)
                         .await
@@ -228,7 +261,6 @@ impl EventLog for SqliteEventLog {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
     use crate::bus::{DurableBus, DurableBusConfig};

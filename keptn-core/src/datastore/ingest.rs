@@ -89,8 +89,10 @@ impl Ingester {
             let events: Vec<_> = deliveries.iter().map(|d| d.event().clone()).collect();
             match self.store.insert_batch(&events).await {
                 Ok(_) => {
-                    for d in deliveries {
-                        if let Err(e) = d.ack().await {
+                    // Concurrently: a durable transport stores the positions in one write.
+                    let acks = deliveries.into_iter().map(|d| d.ack());
+                    for result in futures::future::join_all(acks).await {
+                        if let Err(e) = result {
                             tracing::warn!(error = %e, "datastore: acknowledging failed");
                         }
                     }

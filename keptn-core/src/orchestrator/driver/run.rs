@@ -338,6 +338,9 @@ impl Loop {
             }
         };
         let mut accepted = Vec::with_capacity(deliveries.len());
+        // Deliveries the controller has nothing to do with are acknowledged together at the end
+        // of the batch: on the durable bus one position write covers them all.
+        let mut settled = Vec::new();
         for delivery in deliveries {
             let (event, acker) = delivery.into_parts();
             let kind = relevance(&event);
@@ -351,9 +354,7 @@ impl Loop {
                 if duplicate {
                     tracing::debug!(event_id = %event.id, "duplicate delivery ignored");
                 }
-                if let Err(e) = acker.ack().await {
-                    tracing::warn!(error = %e, "cannot acknowledge a delivery");
-                }
+                settled.push(acker);
                 continue;
             }
             let id = event.id.clone();
@@ -376,6 +377,11 @@ impl Loop {
             self.next.seen.insert(id);
             inputs.push(input);
             accepted.push(acker);
+        }
+        for result in futures::future::join_all(settled.into_iter().map(|a| a.ack())).await {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "cannot acknowledge a delivery");
+            }
         }
         self.feed(inputs, replies, accepted, now).await;
     }
@@ -459,8 +465,9 @@ impl Loop {
                 if self.commits % COMMITS_PER_MAINTENANCE == 0 {
                     self.maintenance.notify_one();
                 }
-                for delivery in flight.deliveries {
-                    if let Err(e) = delivery.ack().await {
+                let acks = flight.deliveries.into_iter().map(|d| d.ack());
+                for result in futures::future::join_all(acks).await {
+                    if let Err(e) = result {
                         tracing::warn!(error = %e, "cannot acknowledge a delivery");
                     }
                 }
