@@ -139,6 +139,7 @@ pub fn approval_service() -> impl PlaneService {
         let runner = TaskRunner::new(Arc::clone(&ctx.transport), ApprovalHandler)
             .source(APPROVAL_SOURCE)
             .queue_group(APPROVAL_SOURCE)
+            .shutdown_deadline(super::RUNNER_SHUTDOWN_DEADLINE)
             // `approval.started` carries the strategy message; the handler sends it.
             .send_started(false);
         Ok(vec![BoxedRunner::new(runner)])

@@ -53,6 +53,11 @@ use super::{ServicesConfig, load_test_results_dir};
 use crate::loadtest::FileLoadTestResults;
 use crate::plane::PlaneService;
 
+/// How long the runners of these services let running handlers finish when the plane stops;
+/// the deliveries of those still running then go back to the bus and are handled again after
+/// the next start (the plane itself waits its own deadline plus 5 s for each service).
+pub(crate) const RUNNER_SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `source` of the lighthouse's events.
 pub const LIGHTHOUSE_SOURCE: &str = crate::quality::LIGHTHOUSE_SOURCE;
 /// `source` of the builtin SLI provider's events.

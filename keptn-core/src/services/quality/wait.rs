@@ -292,6 +292,7 @@ pub fn wait_service() -> impl PlaneService {
         )
         .source(WAIT_SOURCE)
         .queue_group(WAIT_SOURCE)
+        .shutdown_deadline(super::RUNNER_SHUTDOWN_DEADLINE)
         // `wait.started` gets an id derived from the trigger, so a redelivery sends it once.
         .send_started(false);
         Ok(vec![timers, BoxedRunner::new(runner)])

@@ -58,6 +58,7 @@ pub fn lighthouse_service() -> impl PlaneService {
         )
         .source(LIGHTHOUSE_SOURCE)
         .queue_group(format!("{LIGHTHOUSE_SOURCE}-evaluation"))
+        .shutdown_deadline(super::RUNNER_SHUTDOWN_DEADLINE)
         // The handler sends evaluation.started itself, with a derived id (see the parent docs).
         .send_started(false);
         let configure = TaskRunner::new(
@@ -67,7 +68,8 @@ pub fn lighthouse_service() -> impl PlaneService {
             },
         )
         .source(LIGHTHOUSE_SOURCE)
-        .queue_group(format!("{LIGHTHOUSE_SOURCE}-configure-monitoring"));
+        .queue_group(format!("{LIGHTHOUSE_SOURCE}-configure-monitoring"))
+        .shutdown_deadline(super::RUNNER_SHUTDOWN_DEADLINE);
 
         let collector = Arc::new(collect::Collector::new(
             Arc::clone(&transport),
@@ -106,7 +108,7 @@ pub fn lighthouse_service() -> impl PlaneService {
 
 /// A consumer of the events of one type in a durable queue group: each delivery goes to
 /// `handle`, which settles it; at most [`MAX_IN_FLIGHT`] run at once; on shutdown the running
-/// ones finish (their deliveries come again after a restart if they did not settle).
+/// ones get a deadline to finish (deliveries they did not settle come again after a restart).
 fn consumer<F, Fut>(
     transport: Arc<dyn Transport>,
     event_type: &str,
@@ -150,7 +152,15 @@ where
                         }
                     }
                 }
-                while running.join_next().await.is_some() {}
+                // Handlers still running after the deadline are dropped; their deliveries,
+                // unsettled, come again after the next start.
+                let drain = async { while running.join_next().await.is_some() {} };
+                if tokio::time::timeout(super::RUNNER_SHUTDOWN_DEADLINE, drain)
+                    .await
+                    .is_err()
+                {
+                    running.shutdown().await;
+                }
                 Ok(())
             });
             Ok(run)

@@ -229,6 +229,7 @@ pub fn sli_provider_service<P: SliProvider>(
         let runner = TaskRunner::new(Arc::clone(&ctx.transport), handler)
             .source(source)
             .queue_group(source)
+            .shutdown_deadline(super::RUNNER_SHUTDOWN_DEADLINE)
             .filter(filter);
         Ok(vec![BoxedRunner::new(runner)])
     })
