@@ -25,7 +25,7 @@ use keptn_sdk::handler::{HandlerError, TaskContext, TaskHandler, TaskOutcome};
 use keptn_sdk::transport::{Delivery, Transport};
 use serde_norway::{Mapping, Value};
 
-use crate::configstore::{ConfigStore, ConfigStoreError, Resource, Scope};
+use crate::configstore::{ConfigStore, ConfigStoreError, ConfigStoreErrorKind, Resource, Scope};
 
 use super::config::read_at_commit;
 
@@ -215,8 +215,22 @@ impl TaskHandler for ConfigureMonitoringHandler {
     }
 }
 
+impl MonitoringError {
+    /// Whether trying again may succeed (the store was busy or could not reach its upstream).
+    fn is_transient(&self) -> bool {
+        matches!(self, MonitoringError::Store { source, .. } if matches!(
+            source.kind(),
+            ConfigStoreErrorKind::Conflict | ConfigStoreErrorKind::Upstream | ConfigStoreErrorKind::Backend
+        ))
+    }
+}
+
+/// How often a legacy request that failed for a transient reason is tried.
+const MAX_ATTEMPTS: u32 = 5;
+
 /// Handles one legacy `sh.keptn.event.monitoring.configure` delivery. A request that cannot be
-/// applied is reported as a `sh.keptn.log.error` event (the legacy event has no `.finished`).
+/// applied is reported as a `sh.keptn.log.error` event (the legacy event has no `.finished`);
+/// one that failed for a transient reason is tried again a few times first.
 pub(crate) async fn on_monitoring_configure(
     store: &dyn ConfigStore,
     transport: &dyn Transport,
@@ -224,10 +238,18 @@ pub(crate) async fn on_monitoring_configure(
 ) {
     let event = delivery.event().clone();
     let outcome = match event.data_as::<MonitoringConfigure>() {
-        Ok(data) => configure_sli_provider(store, &data.project, &data.kind)
-            .await
-            .map(|()| (data.project, data.kind))
-            .map_err(|e| e.to_string()),
+        Ok(data) => match configure_sli_provider(store, &data.project, &data.kind).await {
+            Ok(()) => Ok((data.project, data.kind)),
+            Err(e) if e.is_transient() && delivery.attempt() < MAX_ATTEMPTS => {
+                tracing::info!(event_id = %event.id, error = %e, "configuring monitoring: trying again");
+                let delay = std::time::Duration::from_secs(u64::from(delivery.attempt()));
+                if let Err(e) = delivery.nack(Some(delay)).await {
+                    tracing::warn!(error = %e, "nacking monitoring.configure failed");
+                }
+                return;
+            }
+            Err(e) => Err(e.to_string()),
+        },
         Err(e) => Err(format!(
             "the data cannot be read as monitoring.configure: {e}"
         )),
