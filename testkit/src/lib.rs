@@ -1,4 +1,5 @@
-//! Test support: real servers for the tests that need them.
+//! Test support: real servers for the tests that need them (NATS, PostgreSQL, a
+//! MongoDB-compatible server, Prometheus).
 //!
 //! Each server runs as a private process on a free loopback port with its data in a temporary
 //! directory. A small watchdog shell stops the server when the test process goes away, even if the
@@ -12,8 +13,10 @@ mod mongo;
 mod nats;
 mod postgres;
 mod process;
+mod prometheus;
 
 pub use mongo::MongoServer;
 pub use nats::NatsServer;
 pub use postgres::PostgresServer;
 pub use process::{free_port, wait_for_port};
+pub use prometheus::PrometheusServer;

@@ -94,6 +94,23 @@ impl BoxedRunner {
     }
 }
 
+impl BoxedRunner {
+    /// A part of a service that is not a task runner: a consumer of other events, or a timer.
+    /// `subscribe` makes its subscriptions (or loads its state) and returns the future that runs
+    /// it until the token it got is cancelled; an `Err` fails the service's start.
+    pub fn from_subscribe<F, Fut>(subscribe: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<ServiceFuture, String>> + Send + 'static,
+    {
+        Self {
+            start: Box::new(move |shutdown: CancellationToken| -> SubscribeFuture {
+                Box::pin(subscribe(shutdown))
+            }),
+        }
+    }
+}
+
 /// A service made of task runners, built when the plane starts.
 pub struct HandlerService<F> {
     name: String,

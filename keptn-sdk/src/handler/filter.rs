@@ -1,15 +1,36 @@
-//! Which projects, stages and services a runner works for.
+//! Which projects, stages and services (and which data) a runner works for.
+
+use serde_json::Value;
 
 use crate::event::KeptnEvent;
 
 /// Project / stage / service filter, as the distributor's `PROJECT_FILTER`, `STAGE_FILTER` and
 /// `SERVICE_FILTER`: an empty list accepts everything; otherwise the event's value must be one
 /// of the list. An event without the field does not match a non-empty list.
+///
+/// [`Filter::data_field`] adds conditions on other fields of `data`, for services that handle
+/// only some of a task's events: an SLI provider answers the `get-sli.triggered` events whose
+/// `get-sli.sliProvider` names it, and leaves the others to the other providers.
+///
+/// ```
+/// use keptn_sdk::handler::Filter;
+///
+/// let mine = Filter::new().data_field("get-sli.sliProvider", ["prometheus"]);
+/// # drop(mine);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     projects: Vec<String>,
     stages: Vec<String>,
     services: Vec<String>,
+    data_fields: Vec<DataField>,
+}
+
+/// A condition on a string field of `data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DataField {
+    path: Vec<String>,
+    values: Vec<String>,
 }
 
 impl Filter {
@@ -48,6 +69,22 @@ impl Filter {
         self
     }
 
+    /// Accepts only events whose `data` holds, at the dot-separated `path` (`get-sli.sliProvider`
+    /// is `data["get-sli"]["sliProvider"]`), a string equal to one of `values`. An event without
+    /// the field, or with a value that is not a string, does not match. Several conditions must
+    /// all hold. Keys that contain a dot cannot be addressed.
+    pub fn data_field<I, S>(mut self, path: &str, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.data_fields.push(DataField {
+            path: path.split('.').map(str::to_owned).collect(),
+            values: values.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
     /// A filter from comma-separated lists, as the distributor reads them from its environment
     /// (`"sockshop,podtato"`); blanks around names and empty items are ignored.
     pub fn from_lists(projects: &str, stages: &str, services: &str) -> Self {
@@ -62,12 +99,16 @@ impl Filter {
             projects: split(projects),
             stages: split(stages),
             services: split(services),
+            data_fields: Vec::new(),
         }
     }
 
     /// Whether the filter accepts everything.
     pub fn is_empty(&self) -> bool {
-        self.projects.is_empty() && self.stages.is_empty() && self.services.is_empty()
+        self.projects.is_empty()
+            && self.stages.is_empty()
+            && self.services.is_empty()
+            && self.data_fields.is_empty()
     }
 
     /// Whether `event` passes the filter.
@@ -78,6 +119,14 @@ impl Filter {
         accepts(&self.projects, event.project())
             && accepts(&self.stages, event.stage())
             && accepts(&self.services, event.service())
+            && self.data_fields.iter().all(|field| {
+                let value = field
+                    .path
+                    .iter()
+                    .try_fold(&event.data, |node, key| node.get(key))
+                    .and_then(Value::as_str);
+                value.is_some_and(|v| field.values.iter().any(|item| item == v))
+            })
     }
 }
 
@@ -110,6 +159,33 @@ mod tests {
         assert!(f.matches(&event("sockshop", "staging", "orders")));
         assert!(!f.matches(&event("sockshop", "production", "carts")));
         assert!(!f.matches(&event("other", "dev", "carts")));
+    }
+
+    #[test]
+    fn data_fields_match_strings_at_a_path() {
+        let mut e = event("sockshop", "dev", "carts");
+        e.data["get-sli"] = serde_json::json!({"sliProvider": "prometheus"});
+        let prometheus = Filter::new().data_field("get-sli.sliProvider", ["prometheus"]);
+        assert!(!prometheus.is_empty());
+        assert!(prometheus.matches(&e));
+        assert!(
+            !Filter::new()
+                .data_field("get-sli.sliProvider", ["builtin"])
+                .matches(&e)
+        );
+        assert!(
+            !Filter::new()
+                .data_field("get-sli.missing", ["prometheus"])
+                .matches(&e)
+        );
+        e.data["get-sli"]["sliProvider"] = serde_json::json!(7);
+        assert!(!prometheus.matches(&e), "only strings match");
+        let both = Filter::new()
+            .projects(["sockshop"])
+            .data_field("stage", ["dev", "staging"])
+            .data_field("service", ["orders"]);
+        assert!(!both.matches(&event("sockshop", "dev", "carts")));
+        assert!(both.matches(&event("sockshop", "staging", "orders")));
     }
 
     #[test]

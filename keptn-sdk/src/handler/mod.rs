@@ -6,8 +6,8 @@
 //!
 //! 1. subscribe to `sh.keptn.event.<task>.triggered` (in a queue group, so that replicas of the
 //!    service share the work);
-//! 2. skip (acknowledge and ignore) events outside the configured project / stage / service
-//!    [`Filter`];
+//! 2. skip (acknowledge and ignore, without `.started`) events outside the configured
+//!    [`Filter`] of projects, stages, services and data fields;
 //! 3. publish `.started`, call the handler, publish `.finished` with the handler's status, result,
 //!    message and fields;
 //! 4. acknowledge the delivery once `.finished` is published.

@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// The largest request body accepted, in KiB.
     #[arg(long, default_value_t = 64)]
     pub max_body_kib: usize,
+    /// The Prometheus the `prometheus` SLI provider asks when a project names none in its
+    /// prometheus/config.yaml (e.g. http://127.0.0.1:9090).
+    #[arg(long, env = "KEPTN_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
 }
 
 /// The per-user data directory: `$XDG_DATA_HOME/keptn-rs`, else `~/.local/share/keptn-rs`.
@@ -82,7 +86,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.api.max_body_bytes = args.max_body_kib * 1024;
     config.api.namespace = data_dir.display().to_string();
     config.services = embedded_services(&ServicesConfig {
-        data_dir: data_dir.clone(),
+        prometheus_url: args.prometheus_url.clone(),
+        ..ServicesConfig::new(&data_dir)
     });
     let plane = Plane::start(config)
         .await
