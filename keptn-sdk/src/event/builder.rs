@@ -14,6 +14,10 @@ use super::{
     SpecVersion,
 };
 
+/// The namespace of [`KeptnEvent::response_id`]'s version-5 UUIDs.
+const RESPONSE_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6b65_7074_6e2d_7273_8000_0000_7265_7370);
+
 /// Builds a [`KeptnEvent`]; `build` validates it.
 ///
 /// Defaults: a new random id, `time` now, a new random Keptn context, `source` empty (which
@@ -121,6 +125,25 @@ pub enum ResponseError {
 
 impl KeptnEvent {
     fn response(&self, phase: Phase, source: &str, data: Value) -> Result<Self, ResponseError> {
+        self.response_with_id(phase, source, data, EventId::generate())
+    }
+
+    /// The id of this trigger's `.started` or `.finished` answer from `source`: derived from the
+    /// trigger id, the source and the phase (a version-5 UUID), so an executor that answers the
+    /// same trigger again (after a crash, or on a redelivery) sends the same id and every
+    /// consumer recognises the repeat. Different executors answer with different ids.
+    pub fn response_id(&self, source: &str, phase: Phase) -> EventId {
+        let key = format!("{}|{}|{}", self.id, source, phase);
+        EventId::new(uuid::Uuid::new_v5(&RESPONSE_NAMESPACE, key.as_bytes()).to_string())
+    }
+
+    fn response_with_id(
+        &self,
+        phase: Phase,
+        source: &str,
+        data: Value,
+        id: EventId,
+    ) -> Result<Self, ResponseError> {
         match &self.event_type {
             EventType::Task {
                 phase: Phase::Triggered,
@@ -133,7 +156,7 @@ impl KeptnEvent {
         }
         Ok(KeptnEvent {
             specversion: SpecVersion::V10,
-            id: EventId::generate(),
+            id,
             source: source.to_owned(),
             event_type: self.event_type.with_phase(phase),
             time: Utc::now(),
@@ -160,13 +183,14 @@ impl KeptnEvent {
         map
     }
 
-    /// The `.started` answer to this `.triggered` task event: new id, same context,
-    /// `triggeredid` = this id, `gitcommitid` propagated, time now, scope data copied, status
-    /// `succeeded`.
+    /// The `.started` answer to this `.triggered` task event: same context, `triggeredid` = this
+    /// id, `gitcommitid` propagated, time now, scope data copied, status `succeeded`. Its id is
+    /// [`response_id`](Self::response_id): answering twice yields the same event id.
     pub fn started(&self, source: &str) -> Result<Self, ResponseError> {
         let mut data = self.scope_data();
         data.insert("status".into(), Value::from("succeeded"));
-        self.response(Phase::Started, source, Value::Object(data))
+        let id = self.response_id(source, Phase::Started);
+        self.response_with_id(Phase::Started, source, Value::Object(data), id)
     }
 
     /// The `.status.changed` answer to this `.triggered` task event, with a message.
@@ -178,7 +202,9 @@ impl KeptnEvent {
     }
 
     /// The `.finished` answer to this `.triggered` task event: scope data copied, then the
-    /// status, result, message and task fields of `finished`.
+    /// status, result, message and task fields of `finished`. Its id is
+    /// [`response_id`](Self::response_id): answering twice yields the same event id, so a
+    /// repeated answer is recognised and the task still counts one `.finished` per executor.
     pub fn finished(&self, source: &str, finished: FinishedData) -> Result<Self, ResponseError> {
         let mut data = self.scope_data();
         for (key, value) in finished.fields {
@@ -187,7 +213,8 @@ impl KeptnEvent {
         data.insert("status".into(), Value::from(finished.status.as_str()));
         data.insert("result".into(), Value::from(finished.result.as_str()));
         data.insert("message".into(), Value::from(finished.message));
-        self.response(Phase::Finished, source, Value::Object(data))
+        let id = self.response_id(source, Phase::Finished);
+        self.response_with_id(Phase::Finished, source, Value::Object(data), id)
     }
 }
 
@@ -241,6 +268,28 @@ mod tests {
         assert_eq!(data.message.as_deref(), Some("boom"));
         assert_eq!(f.data["deployment"], json!({"x": 1}));
         assert_eq!(f.type_string(), "sh.keptn.event.deployment.finished");
+    }
+
+    #[test]
+    fn answering_twice_gives_the_same_ids_and_other_executors_other_ids() {
+        let t = triggered();
+        assert_eq!(t.started("helm").unwrap().id, t.started("helm").unwrap().id);
+        assert_eq!(
+            t.finished("helm", FinishedData::pass()).unwrap().id,
+            t.finished("helm", FinishedData::errored("again"))
+                .unwrap()
+                .id
+        );
+        assert_ne!(
+            t.started("helm").unwrap().id,
+            t.finished("helm", FinishedData::pass()).unwrap().id
+        );
+        assert_ne!(t.started("helm").unwrap().id, t.started("argo").unwrap().id);
+        assert_ne!(
+            t.status_changed("helm", "a").unwrap().id,
+            t.status_changed("helm", "a").unwrap().id,
+            "progress messages are separate events"
+        );
     }
 
     #[test]
