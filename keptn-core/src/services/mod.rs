@@ -3,7 +3,10 @@
 //!
 //! [`embedded_services`] lists what `keptn serve` runs beside the orchestrator and the datastore.
 
-use std::path::PathBuf;
+#[cfg(feature = "execution")]
+pub mod delivery;
+
+use std::path::{Path, PathBuf};
 
 use crate::plane::PlaneService;
 
@@ -12,10 +15,23 @@ use crate::plane::PlaneService;
 pub struct ServicesConfig {
     /// The data directory of the plane (services keep their state below it).
     pub data_dir: PathBuf,
+    /// The execution plane: deployer, tests, remediation and action providers.
+    #[cfg(feature = "execution")]
+    pub delivery: delivery::DeliveryConfig,
+}
+
+/// Where the `http-load` service writes its test runs (JSON lines, one file per service) and
+/// the `builtin` SLI provider reads them: `<data-dir>/services/http-load/results`.
+pub fn load_test_results_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("services").join("http-load").join("results")
 }
 
 /// The services `keptn serve` runs.
 pub fn embedded_services(config: &ServicesConfig) -> Vec<Box<dyn PlaneService>> {
+    let mut list: Vec<Box<dyn PlaneService>> = Vec::new();
+    // The execution plane (deployer, http-load, remediation-service, webhook-service).
+    #[cfg(feature = "execution")]
+    delivery::services(config, &mut list);
     let _ = config;
-    Vec::new()
+    list
 }
