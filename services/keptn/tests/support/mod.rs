@@ -322,3 +322,20 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+/// The pids of the processes whose environment holds `entry` (`KEY=value`, from `/proc`): the
+/// local deployer gives each instance `KEPTN_PROJECT=<project>`.
+pub fn processes_with_env(entry: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|v| v == entry.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
