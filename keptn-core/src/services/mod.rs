@@ -30,8 +30,14 @@ pub fn load_test_results_dir(data_dir: &Path) -> PathBuf {
 pub fn embedded_services(config: &ServicesConfig) -> Vec<Box<dyn PlaneService>> {
     let mut list: Vec<Box<dyn PlaneService>> = Vec::new();
     // The execution plane (deployer, http-load, remediation-service, webhook-service).
-    #[cfg(feature = "execution")]
-    delivery::services(config, &mut list);
-    let _ = config;
+    add_delivery(config, &mut list);
     list
 }
+
+#[cfg(feature = "execution")]
+fn add_delivery(config: &ServicesConfig, list: &mut Vec<Box<dyn PlaneService>>) {
+    delivery::services(config, list);
+}
+
+#[cfg(not(feature = "execution"))]
+fn add_delivery(_config: &ServicesConfig, _list: &mut Vec<Box<dyn PlaneService>>) {}

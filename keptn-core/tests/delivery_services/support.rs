@@ -71,9 +71,11 @@ pub struct Harness {
 }
 
 async fn start_plane(dir: &Path) -> Plane {
-    let mut delivery = DeliveryConfig::default();
-    delivery.stop_grace = Duration::from_secs(2);
-    delivery.handler_deadline = Duration::from_secs(5);
+    let delivery = DeliveryConfig {
+        stop_grace: Duration::from_secs(2),
+        handler_deadline: Duration::from_secs(5),
+        ..DeliveryConfig::default()
+    };
     let services = embedded_services(&ServicesConfig {
         data_dir: dir.to_path_buf(),
         delivery,

@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::Args;
 use keptn_core::plane::{Plane, PlaneConfig};
 #[cfg(feature = "helm")]
-use keptn_core::services::delivery::{DeployerKind, HelmSettings};
+use keptn_core::services::delivery::HelmSettings;
+use keptn_core::services::delivery::{DeliveryConfig, DeployerKind};
 use keptn_core::services::{ServicesConfig, embedded_services};
 
 /// `keptn serve`
@@ -46,25 +47,25 @@ pub enum DeployerArg {
 
 /// The settings of the built-in services for `args`.
 pub fn services_config(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<ServicesConfig> {
-    let mut config = ServicesConfig {
-        data_dir: data_dir.to_path_buf(),
-        ..ServicesConfig::default()
-    };
-    match args.deployer {
-        DeployerArg::Local => {}
+    let deployer = match args.deployer {
+        DeployerArg::Local => DeployerKind::Local,
         #[cfg(feature = "helm")]
-        DeployerArg::Helm => {
-            config.delivery.deployer = DeployerKind::Helm(HelmSettings {
-                program: args.helm.clone(),
-                ..HelmSettings::default()
-            });
-        }
+        DeployerArg::Helm => DeployerKind::Helm(HelmSettings {
+            program: args.helm.clone(),
+            ..HelmSettings::default()
+        }),
         #[cfg(not(feature = "helm"))]
         DeployerArg::Helm => {
             anyhow::bail!("--deployer helm: this keptn was built without the helm feature")
         }
-    }
-    Ok(config)
+    };
+    Ok(ServicesConfig {
+        data_dir: data_dir.to_path_buf(),
+        delivery: DeliveryConfig {
+            deployer,
+            ..DeliveryConfig::default()
+        },
+    })
 }
 
 /// The per-user data directory: `$XDG_DATA_HOME/keptn-rs`, else `~/.local/share/keptn-rs`.

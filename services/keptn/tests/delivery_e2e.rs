@@ -361,3 +361,49 @@ fn a_remediation_escalates_to_the_second_action_when_the_first_does_not_help() {
     let marker = flag.to_str().unwrap();
     assert_eq!(processes_with(marker), Vec::<u32>::new());
 }
+
+#[test]
+fn serve_with_the_helm_deployer_answers_deployments_as_helm_service() {
+    let mut server = GracefulServer::start();
+    assert!(server.services().contains("local-deployer"));
+    server.stop();
+    server.launch(&["--deployer", "helm", "--helm", "/nonexistent/helm"]);
+    let services = server.services();
+    assert!(services.contains("helm-service"), "{services}");
+    assert!(!services.contains("local-deployer"), "{services}");
+
+    server.keptn_ok(&[
+        "create",
+        "project",
+        "sockshop",
+        "--shipyard",
+        example("shipyard-sockshop.yaml").to_str().unwrap(),
+    ]);
+    server.keptn_ok(&["create", "service", "carts", "--project", "sockshop"]);
+    let out = server.keptn_ok(&[
+        "trigger",
+        "delivery",
+        "--project",
+        "sockshop",
+        "--service",
+        "carts",
+        "--image",
+        "carts:0.13.1",
+    ]);
+    let context = context_of(&out);
+    let finished = eventually(
+        "the helm deployment's answer",
+        Duration::from_secs(30),
+        || {
+            let events = server.events("deployment.finished", "sockshop", None, Some(&context));
+            (!events.is_empty()).then_some(events)
+        },
+    );
+    assert_eq!(finished[0]["source"], "helm-service");
+    assert_eq!(
+        finished[0]["data"]["status"], "errored",
+        "no chart, no helm"
+    );
+    let message = finished[0]["data"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("helm"), "{message}");
+}

@@ -339,3 +339,19 @@ pub fn processes_with_env(entry: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+impl Server {
+    /// The services the server reports in `/v1/metadata` (`keptnservices`, as JSON text).
+    pub fn services(&self) -> String {
+        let client = keptn_sdk::client::ApiClient::new(&self.endpoint, Some(self.token.clone()))
+            .expect("a valid endpoint");
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(client.metadata())
+            .expect("the server answers /v1/metadata")
+            .keptnservices
+            .to_string()
+    }
+}
