@@ -71,15 +71,16 @@ pub struct Harness {
 }
 
 async fn start_plane(dir: &Path) -> Plane {
-    let delivery = DeliveryConfig {
+    let mut services = ServicesConfig {
+        data_dir: dir.to_path_buf(),
+        ..ServicesConfig::default()
+    };
+    services.delivery = DeliveryConfig {
         stop_grace: Duration::from_secs(2),
         handler_deadline: Duration::from_secs(5),
         ..DeliveryConfig::default()
     };
-    let services = embedded_services(&ServicesConfig {
-        data_dir: dir.to_path_buf(),
-        delivery,
-    });
+    let services = embedded_services(&services);
     let mut config = PlaneConfig::new(dir, "127.0.0.1:0".parse().unwrap(), "token");
     config.services = services;
     Plane::start(config).await.expect("the plane starts")

@@ -153,10 +153,14 @@ async fn embedded(args: &DemoArgs, settings: &Settings, told: &mut Told) -> anyh
 /// The demo needs the quality gate and the approval of the control plane.
 async fn missing_quality_services(client: &ApiClient) -> anyhow::Result<()> {
     let services = client.metadata().await?.keptnservices.to_string();
-    let missing: Vec<&str> = ["lighthouse", "approval"]
-        .into_iter()
-        .filter(|s| !services.contains(s))
-        .collect();
+    let mut missing = Vec::new();
+    if !services.contains("lighthouse") {
+        missing.push("lighthouse");
+    }
+    // Keptn 0.6 called the approval service gatekeeper-service.
+    if !services.contains("approval") && !services.contains("gatekeeper") {
+        missing.push("approval");
+    }
     if !missing.is_empty() {
         bail!(
             "this control plane runs no {} service: the demo needs the quality gate and the \

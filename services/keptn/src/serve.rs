@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use keptn_core::plane::{Plane, PlaneConfig};
+use keptn_core::services::delivery::DeployerKind;
 #[cfg(feature = "helm")]
 use keptn_core::services::delivery::HelmSettings;
-use keptn_core::services::delivery::{DeliveryConfig, DeployerKind};
 use keptn_core::services::{ServicesConfig, embedded_services};
 
 /// `keptn serve`
@@ -59,13 +59,12 @@ pub fn services_config(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Serv
             anyhow::bail!("--deployer helm: this keptn was built without the helm feature")
         }
     };
-    Ok(ServicesConfig {
+    let mut config = ServicesConfig {
         data_dir: data_dir.to_path_buf(),
-        delivery: DeliveryConfig {
-            deployer,
-            ..DeliveryConfig::default()
-        },
-    })
+        ..ServicesConfig::default()
+    };
+    config.delivery.deployer = deployer;
+    Ok(config)
 }
 
 /// The per-user data directory: `$XDG_DATA_HOME/keptn-rs`, else `~/.local/share/keptn-rs`.

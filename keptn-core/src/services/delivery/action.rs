@@ -91,3 +91,92 @@ impl<S: ActionSelector> TaskHandler for ActionHandler<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use keptn_sdk::event::payload::ActionInfo;
+    use keptn_sdk::event::{EventType, KeptnResult, Phase};
+    use keptn_sdk::testing::MockTransport;
+    use serde_json::json;
+
+    use super::*;
+    use crate::remediation::{ActionError, ActionOutcome};
+
+    #[derive(Debug)]
+    struct Passes;
+
+    #[async_trait]
+    impl ActionProvider for Passes {
+        fn handles(&self, _action: &ActionInfo) -> bool {
+            true
+        }
+
+        async fn execute(&self, request: &ActionRequest) -> Result<ActionOutcome, ActionError> {
+            Ok(ActionOutcome {
+                result: KeptnResult::Pass,
+                message: format!("did {}", request.action_id()),
+            })
+        }
+    }
+
+    /// Claims the action `mine` only.
+    struct Mine;
+
+    #[async_trait]
+    impl ActionSelector for Mine {
+        fn claims(&self, action: &ActionInfo) -> bool {
+            action.action.as_deref() == Some("mine")
+        }
+
+        async fn provider(
+            &self,
+            _ctx: &TaskContext,
+            _scope: &ServiceScope,
+            _action: &ActionInfo,
+        ) -> Result<Arc<dyn ActionProvider>, HandlerError> {
+            Ok(Arc::new(Passes))
+        }
+    }
+
+    fn triggered(action: &str) -> keptn_sdk::KeptnEvent {
+        keptn_sdk::KeptnEvent::builder(EventType::task("action", Phase::Triggered))
+            .source("shipyard-controller")
+            .data_json(json!({
+                "project": "sockshop", "stage": "production", "service": "carts",
+                "action": {"name": action, "action": action, "value": 1},
+            }))
+            .build()
+            .unwrap()
+    }
+
+    async fn handle(event: keptn_sdk::KeptnEvent) -> (TaskOutcome, Vec<keptn_sdk::KeptnEvent>) {
+        let (transport, handle) = MockTransport::new();
+        let ctx = TaskContext::new(event.clone(), Arc::new(transport), "provider", 1);
+        let outcome = ActionHandler::new(Mine)
+            .handle(ctx, event.data.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (outcome, handle.published())
+    }
+
+    #[tokio::test]
+    async fn an_action_of_another_provider_gets_no_event() {
+        let (outcome, published) = handle(triggered("theirs")).await;
+        assert_eq!(outcome, TaskOutcome::Deferred);
+        assert!(published.is_empty(), "{published:?}");
+    }
+
+    #[tokio::test]
+    async fn a_claimed_action_is_started_then_finished_with_the_outcome() {
+        let (outcome, published) = handle(triggered("mine")).await;
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].event_type.phase(), Some(Phase::Started));
+        match outcome {
+            TaskOutcome::Finished(data) => {
+                assert_eq!(data.result, KeptnResult::Pass);
+                assert_eq!(data.message, "did mine");
+            }
+            TaskOutcome::Deferred => panic!("a claimed action is answered"),
+        }
+    }
+}

@@ -7,11 +7,12 @@
 //! | `remediation-service` | `get-action` | `remediation.yaml` and [`get_action_finished`](crate::remediation::get_action_finished) |
 //! | `webhook-service` | `action` with any action but `scaling` | [`WebhookActionProvider`](crate::remediation::WebhookActionProvider) |
 //!
-//! Every handler reads its configuration (`local/deploy.yaml`, `http-load/config.yaml`,
-//! `remediation.yaml`, `remediation/webhooks.yaml`) from the configuration store at the
-//! sequence's git commit: the service's resource first, else the stage's. Each service is a
+//! Every handler reads its configuration from the configuration store at the sequence's git
+//! commit, in the service's folder of the stage: the deployer's files (`local/deploy.yaml`,
+//! charts) from there only; `http-load/config.yaml`, `remediation.yaml` and
+//! `remediation/webhooks.yaml` from the stage when the service has none. Each service is a
 //! [`PlaneService`]: [`services`] adds them to `keptn serve`; a process of the distributed
-//! mode runs the same values with a NATS transport in its [`ServiceContext`](crate::plane::ServiceContext).
+//! mode runs the same values with a NATS transport in its [`ServiceContext`].
 //!
 //! Each `action.triggered` is answered by exactly one service: the deployer claims `scaling`,
 //! the webhook service everything else; the other sends no event for it (the orchestrator
@@ -110,8 +111,9 @@ pub struct DeliveryConfig {
     pub stop_grace: Duration,
     /// Time limit of a webhook action's request (30 s).
     pub webhook_timeout: Duration,
-    /// How long running handlers may finish when the plane stops (10 s); a load test still
-    /// running then is cancelled and its task answered `errored`.
+    /// How long running handlers may finish when the plane stops (8 s, within the plane's
+    /// default deadline of 10 s); a load test still running then is cancelled and its task
+    /// answered `errored`.
     pub handler_deadline: Duration,
 }
 
@@ -122,7 +124,7 @@ impl Default for DeliveryConfig {
             deployer: DeployerKind::Local,
             stop_grace: Duration::from_secs(5),
             webhook_timeout: Duration::from_secs(30),
-            handler_deadline: Duration::from_secs(10),
+            handler_deadline: Duration::from_secs(8),
         }
     }
 }

@@ -61,7 +61,7 @@ impl QualityStandIn {
         if !services.contains("lighthouse") {
             tasks.push("lighthouse");
         }
-        if !services.contains("approval") {
+        if !services.contains("approval") && !services.contains("gatekeeper") {
             tasks.push("approval");
         }
         if tasks.is_empty() {
