@@ -184,6 +184,10 @@ async fn remote(
         .await
         .with_context(|| format!("authenticating at {endpoint}"))?;
     println!("Control plane: {endpoint}");
+    // Services of the distributed mode run outside the plane and are not in its metadata.
+    if let Err(e) = missing_quality_services(&client).await {
+        eprintln!("warning: {e:#}; evaluations and approvals wait for services running elsewhere");
+    }
     let result = tell_interruptible(&client, settings, told).await;
     if told.project_created && !keep {
         println!();

@@ -407,3 +407,56 @@ fn serve_with_the_helm_deployer_answers_deployments_as_helm_service() {
     let message = finished[0]["data"]["message"].as_str().unwrap_or("");
     assert!(message.contains("helm"), "{message}");
 }
+
+#[test]
+fn processes_that_outlive_a_crashed_server_are_adopted_by_the_next_start() {
+    let mut server = GracefulServer::start();
+    let marker = server.data_dir.with_file_name("never-slow");
+    let marker = marker.to_str().unwrap().to_owned();
+    onboard(
+        &server,
+        "sockshop",
+        &example("shipyard-sockshop.yaml"),
+        &demo_run_config(&["--slow-while", &marker]),
+        &[],
+    );
+    let out = server.keptn_ok(&[
+        "trigger",
+        "delivery",
+        "--project",
+        "sockshop",
+        "--service",
+        "carts",
+        "--image",
+        "carts:0.13.1",
+    ]);
+    let context = context_of(&out);
+    eventually("the deployment in dev", Duration::from_secs(30), || {
+        let events = server.events(
+            "deployment.finished",
+            "sockshop",
+            Some("dev"),
+            Some(&context),
+        );
+        (!events.is_empty()).then_some(())
+    });
+    let uri = server.deployment_uri("sockshop", "dev");
+    let (_, pid) = demo_version(&uri);
+
+    server.kill();
+    assert_eq!(
+        processes_with(&marker).len(),
+        1,
+        "a crash cannot stop the service process"
+    );
+    server.launch(&[]);
+    let (version, adopted) = demo_version(&uri);
+    assert_eq!(version, "0.13.1");
+    assert_eq!(
+        adopted, pid,
+        "the running process is adopted, not restarted"
+    );
+
+    assert_eq!(server.stop(), Some(0));
+    assert_eq!(processes_with(&marker), Vec::<u32>::new());
+}
