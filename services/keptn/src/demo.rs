@@ -32,7 +32,8 @@ pub struct DemoArgs {
     #[arg(long)]
     pub quick: bool,
     /// Tell the story on a running control plane (e.g. http://127.0.0.1:8090/api) instead of
-    /// an embedded one; its execution plane must reach this machine's loopback.
+    /// an embedded one. It must run on this machine: its local deployer starts this keptn
+    /// program, and the demo asks the deployment URIs on the loopback.
     #[arg(long, requires = "api_token")]
     pub endpoint: Option<String>,
     /// The API token of --endpoint.
