@@ -88,6 +88,9 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
+    /// Tell the sockshop story on this machine: a project with dev, staging and production, a
+    /// good and a slow delivery, a remediation.
+    Demo(crate::demo::DemoArgs),
     /// Run the demo service of `keptn demo` (used by the local deployer).
     #[command(name = "demo-service", hide = true)]
     DemoService(crate::demo_service::DemoServiceArgs),

@@ -1,11 +1,16 @@
 //! The demo service of `keptn demo`: a small HTTP service whose versions differ in speed.
 //!
 //! `keptn demo-service --port 8080 --service-version 1.0.0` serves `GET /` (a JSON greeting with the
-//! version) and `GET /health`. Versions whose name contains `slow` answer `/` after
-//! `--slow-ms` milliseconds (default 400); others after `--fast-ms` (default 2). That is all a
-//! quality gate needs to tell a good build from a bad one.
+//! version and the process id) and `GET /health`. Versions whose name contains `slow` answer `/`
+//! after `--slow-ms` milliseconds (default 400); others after `--fast-ms` (default 2). That is all
+//! a quality gate needs to tell a good build from a bad one.
+//!
+//! `--slow-while <file>` is a feature flag in the manner of the sockshop's `EnablePromotion`:
+//! while the file exists, every version answers like a slow one. A remediation action that
+//! removes the file makes the service fast again.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
@@ -33,17 +38,27 @@ pub struct DemoServiceArgs {
     /// Latency of a slow version, in milliseconds.
     #[arg(long, default_value_t = 400)]
     pub slow_ms: u64,
+    /// While this file exists, answer like a slow version (a feature flag).
+    #[arg(long)]
+    pub slow_while: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
 struct Demo {
     version: String,
     delay: Duration,
+    slow_delay: Duration,
+    slow_while: Option<PathBuf>,
 }
 
 async fn root(State(demo): State<Demo>) -> axum::Json<serde_json::Value> {
-    tokio::time::sleep(demo.delay).await;
-    axum::Json(json!({"service": "demo", "version": demo.version}))
+    let flagged = match &demo.slow_while {
+        Some(file) => tokio::fs::try_exists(file).await.unwrap_or(false),
+        None => false,
+    };
+    let delay = if flagged { demo.slow_delay } else { demo.delay };
+    tokio::time::sleep(delay).await;
+    axum::Json(json!({"service": "demo", "version": demo.version, "pid": std::process::id()}))
 }
 
 async fn health() -> &'static str {
@@ -60,6 +75,8 @@ pub async fn run(args: DemoServiceArgs) -> anyhow::Result<()> {
     let demo = Demo {
         version: args.service_version,
         delay: Duration::from_millis(delay),
+        slow_delay: Duration::from_millis(args.slow_ms),
+        slow_while: args.slow_while,
     };
     let app = Router::new()
         .route("/", get(root))

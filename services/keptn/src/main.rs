@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod config;
+mod demo;
 mod demo_service;
 mod evaluate;
 mod output;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::DemoService(args) => runtime.block_on(demo_service::run(args)).map(|()| 0),
         Command::Serve(args) => runtime.block_on(serve::run(args)).map(|()| 0),
         _ => runtime.block_on(commands::run(cli)),

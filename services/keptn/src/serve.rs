@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use keptn_core::plane::{Plane, PlaneConfig};
+use keptn_core::services::delivery::DeployerKind;
+#[cfg(feature = "helm")]
+use keptn_core::services::delivery::HelmSettings;
 use keptn_core::services::{ServicesConfig, embedded_services};
 
 /// `keptn serve`
@@ -28,6 +31,45 @@ pub struct ServeArgs {
     /// prometheus/config.yaml (e.g. http://127.0.0.1:9090).
     #[arg(long, env = "KEPTN_PROMETHEUS_URL")]
     pub prometheus_url: Option<String>,
+    /// Which deployer answers deployments: `local` runs each version as local processes
+    /// behind a proxy; `helm` installs Helm charts with the `helm` command (Kubernetes).
+    #[arg(long, value_enum, default_value_t = DeployerArg::Local)]
+    pub deployer: DeployerArg,
+    /// The `helm` program used with `--deployer helm`.
+    #[arg(long, default_value = "helm")]
+    pub helm: PathBuf,
+}
+
+/// `--deployer`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeployerArg {
+    /// Local processes behind a reverse proxy (service `local-deployer`).
+    Local,
+    /// Helm charts (service `helm-service`).
+    Helm,
+}
+
+/// The settings of the built-in services for `args`.
+pub fn services_config(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<ServicesConfig> {
+    let deployer = match args.deployer {
+        DeployerArg::Local => DeployerKind::Local,
+        #[cfg(feature = "helm")]
+        DeployerArg::Helm => DeployerKind::Helm(HelmSettings {
+            program: args.helm.clone(),
+            ..HelmSettings::default()
+        }),
+        #[cfg(not(feature = "helm"))]
+        DeployerArg::Helm => {
+            anyhow::bail!("--deployer helm: this keptn was built without the helm feature")
+        }
+    };
+    let mut config = ServicesConfig {
+        data_dir: data_dir.to_path_buf(),
+        ..ServicesConfig::default()
+    };
+    config.delivery.deployer = deployer;
+    config.prometheus_url = args.prometheus_url.clone();
+    Ok(config)
 }
 
 /// The per-user data directory: `$XDG_DATA_HOME/keptn-rs`, else `~/.local/share/keptn-rs`.
@@ -74,21 +116,18 @@ pub fn stored_token(data_dir: &Path) -> anyhow::Result<String> {
 
 /// Runs the control plane until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let data_dir = match args.data_dir {
+    let data_dir = match args.data_dir.clone() {
         Some(dir) => dir,
         None => default_data_dir()?,
     };
-    let token = match args.token.filter(|t| !t.is_empty()) {
+    let token = match args.token.clone().filter(|t| !t.is_empty()) {
         Some(token) => token,
         None => stored_token(&data_dir)?,
     };
     let mut config = PlaneConfig::new(&data_dir, args.listen, token.clone());
     config.api.max_body_bytes = args.max_body_kib * 1024;
     config.api.namespace = data_dir.display().to_string();
-    config.services = embedded_services(&ServicesConfig {
-        prometheus_url: args.prometheus_url.clone(),
-        ..ServicesConfig::new(&data_dir)
-    });
+    config.services = embedded_services(&services_config(&args, &data_dir)?);
     let plane = Plane::start(config)
         .await
         .with_context(|| format!("starting the control plane in {}", data_dir.display()))?;

@@ -59,6 +59,19 @@ pub async fn follow(
     context: &str,
     limit: Duration,
 ) -> anyhow::Result<Outcome> {
+    follow_with(client, project, context, limit, &|_| true, true).await
+}
+
+/// [`follow`], printing only the events `show` accepts, and the closing lines ("Sequence X
+/// finished: ...") only with `closing_lines`.
+pub async fn follow_with(
+    client: &ApiClient,
+    project: &str,
+    context: &str,
+    limit: Duration,
+    show: &(dyn Fn(&KeptnEvent) -> bool + Sync),
+    closing_lines: bool,
+) -> anyhow::Result<Outcome> {
     let terminal = std::io::stdout().is_terminal();
     let started = Instant::now();
     let mut seen = HashSet::new();
@@ -92,6 +105,9 @@ pub async fn follow(
                     }
                     _ => {}
                 }
+            }
+            if !show(&event) {
+                continue;
             }
             let line = describe(&event);
             if terminal {
@@ -127,8 +143,10 @@ pub async fn follow(
     if terminal {
         print!("\r\x1b[K");
     }
-    for (sequence, (result, status)) in &outcome.finished {
-        println!("Sequence {sequence} finished: result {result}, status {status}");
+    if closing_lines {
+        for (sequence, (result, status)) in &outcome.finished {
+            println!("Sequence {sequence} finished: result {result}, status {status}");
+        }
     }
     Ok(outcome)
 }
@@ -138,7 +156,8 @@ fn spinner(elapsed: Duration) -> char {
     FRAMES[(elapsed.as_millis() / 150) as usize % FRAMES.len()]
 }
 
-async fn context_events(
+/// Every event of a Keptn context, oldest first.
+pub async fn context_events(
     client: &ApiClient,
     project: &str,
     context: &str,

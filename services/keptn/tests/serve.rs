@@ -61,7 +61,14 @@ fn the_sockshop_project_is_created_used_and_deleted_through_the_cli() {
 #[test]
 fn a_restart_keeps_projects_events_and_unfinished_sequences() {
     let mut server = Server::start();
-    let shipyard = example("shipyard-sockshop.yaml");
+    // A task no service executes keeps the sequence unfinished (keptn serve answers
+    // deployment, test, release and rollback itself).
+    let shipyard = server.data_dir.with_file_name("shipyard-unanswered.yaml");
+    std::fs::write(
+        &shipyard,
+        "apiVersion: spec.keptn.sh/0.2.3\nkind: Shipyard\nmetadata: {name: s}\nspec:\n  stages:\n    - name: dev\n      sequences:\n        - name: delivery\n          tasks:\n            - name: manual-check\n",
+    )
+    .unwrap();
     server.keptn_ok(&[
         "create",
         "project",

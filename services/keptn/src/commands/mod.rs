@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Status => project::status(config_file).await,
         Command::Version => project::version(config_file).await,
         Command::Completion(_)
+        | Command::Demo(_)
         | Command::DemoService(_)
         | Command::Evaluate(_)
         | Command::Serve(_) => unreachable_command(),

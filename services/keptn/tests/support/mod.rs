@@ -2,6 +2,9 @@
 //! pointed at it.
 #![allow(dead_code)]
 
+pub mod http;
+pub mod quality_stand_in;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -172,5 +175,183 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `local/deploy.yaml` running the demo service of the `keptn` binary under test, versioned by
+/// the image tag, with `extra` arguments.
+pub fn demo_run_config(extra: &[&str]) -> String {
+    let mut args = vec![
+        "demo-service".to_owned(),
+        "--port".to_owned(),
+        "\"{port}\"".to_owned(),
+        "--service-version".to_owned(),
+        "\"{tag}\"".to_owned(),
+    ];
+    args.extend(extra.iter().map(|a| format!("{a:?}")));
+    format!(
+        "command: {:?}\nargs: [{}]\nhealthPath: /health\nstartTimeout: 20s\n",
+        keptn_bin(),
+        args.join(", ")
+    )
+}
+
+impl Server {
+    /// Adds `content` as resource `uri` of `service` in `stage` (every stage when `None`).
+    pub fn add_resource(
+        &self,
+        project: &str,
+        stage: Option<&str>,
+        service: &str,
+        uri: &str,
+        content: &str,
+    ) {
+        let file = self
+            .data_dir
+            .with_file_name(format!("resource-{}", uri.replace('/', "_")));
+        std::fs::write(&file, content).unwrap();
+        let mut args = vec![
+            "add-resource",
+            "--project",
+            project,
+            "--service",
+            service,
+            "--resource",
+            file.to_str().unwrap(),
+            "--resourceUri",
+            uri,
+        ];
+        match stage {
+            Some(stage) => args.extend(["--stage", stage]),
+            None => args.push("--all-stages"),
+        }
+        self.keptn_ok(&args);
+    }
+
+    /// The events of `event_type` (e.g. `deployment.finished`) of a project, newest first,
+    /// optionally of one stage and one Keptn context.
+    pub fn events(
+        &self,
+        event_type: &str,
+        project: &str,
+        stage: Option<&str>,
+        context: Option<&str>,
+    ) -> Vec<serde_json::Value> {
+        let mut args = vec!["get", "event", event_type, "--project", project];
+        if let Some(stage) = stage {
+            args.extend(["--stage", stage]);
+        }
+        if let Some(context) = context {
+            args.extend(["--keptn-context", context]);
+        }
+        let out = self.keptn(&args);
+        if !out.status.success() {
+            // No event of the type yet.
+            return Vec::new();
+        }
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    }
+
+    /// The first local deployment URI of the latest successful deployment in `stage`.
+    pub fn deployment_uri(&self, project: &str, stage: &str) -> String {
+        self.events("deployment.finished", project, Some(stage), None)
+            .iter()
+            .find(|e| e["data"]["result"] == "pass")
+            .and_then(|e| e["data"]["deployment"]["deploymentURIsLocal"][0].as_str())
+            .unwrap_or_else(|| panic!("no successful deployment in stage {stage}"))
+            .to_owned()
+    }
+}
+
+/// The Keptn context printed by a `keptn trigger ...` command.
+pub fn context_of(output: &str) -> String {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("Keptn context: "))
+        .unwrap_or_else(|| panic!("no Keptn context in {output}"))
+        .to_owned()
+}
+
+/// A [`Server`] stopped with SIGTERM when dropped (also when a test fails), so that its
+/// execution plane stops the processes it runs; SIGKILL would leave them behind.
+pub struct GracefulServer(pub Server);
+
+impl GracefulServer {
+    /// Starts `keptn serve` in a new temporary data directory.
+    pub fn start() -> GracefulServer {
+        GracefulServer(Server::start())
+    }
+}
+
+impl std::ops::Deref for GracefulServer {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for GracefulServer {
+    fn deref_mut(&mut self) -> &mut Server {
+        &mut self.0
+    }
+}
+
+impl Drop for GracefulServer {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// The pids of the processes whose command line contains `needle` (from `/proc`).
+pub fn processes_with(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(needle)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// The pids of the processes whose environment holds `entry` (`KEY=value`, from `/proc`): the
+/// local deployer gives each instance `KEPTN_PROJECT=<project>`.
+pub fn processes_with_env(entry: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|v| v == entry.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+impl Server {
+    /// The services the server reports in `/v1/metadata` (`keptnservices`, as JSON text).
+    pub fn services(&self) -> String {
+        let client = keptn_sdk::client::ApiClient::new(&self.endpoint, Some(self.token.clone()))
+            .expect("a valid endpoint");
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(client.metadata())
+            .expect("the server answers /v1/metadata")
+            .keptnservices
+            .to_string()
     }
 }
