@@ -444,9 +444,10 @@ fn processes_that_outlive_a_crashed_server_are_adopted_by_the_next_start() {
     let (_, pid) = demo_version(&uri);
 
     server.kill();
-    assert_eq!(
-        processes_with(&marker).len(),
-        1,
+    // The delivery may have reached staging by now, which runs its own instance; what matters is
+    // that the dev instance outlived the crash.
+    assert!(
+        processes_with(&marker).iter().any(|p| u64::from(*p) == pid),
         "a crash cannot stop the service process"
     );
     server.launch(&[]);
