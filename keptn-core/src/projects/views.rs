@@ -194,8 +194,17 @@ fn last_event_types(events: &[KeptnEvent]) -> BTreeMap<String, EventContextInfo>
 }
 
 /// The image of the newest successful deployment (`configurationChange.values.image` of its
-/// trigger, as Keptn showed it).
+/// trigger, as Keptn showed it), leaving out deployments that a rollback of the same sequence
+/// discarded.
 fn deployed_image(events: &[KeptnEvent]) -> String {
+    let rolled_back: HashSet<&str> = events
+        .iter()
+        .filter(|e| {
+            e.event_type == EventType::task("rollback", Phase::Finished)
+                && e.data_str("result").is_some_and(|r| r != "fail")
+        })
+        .map(|e| e.shkeptncontext.as_str())
+        .collect();
     let finished: HashSet<&str> = events
         .iter()
         .filter(|e| {
@@ -207,6 +216,7 @@ fn deployed_image(events: &[KeptnEvent]) -> String {
     events
         .iter()
         .filter(|e| e.event_type == EventType::task("deployment", Phase::Triggered))
+        .filter(|e| !rolled_back.contains(e.shkeptncontext.as_str()))
         .find(|e| finished.contains(e.id.as_str()))
         .and_then(|e| e.data.pointer("/configurationChange/values/image"))
         .and_then(|v| v.as_str())
@@ -244,4 +254,44 @@ fn open_remediations(events: &[KeptnEvent], stage: &str) -> Vec<OpenRemediation>
             event_type: e.type_string(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use keptn_sdk::event::payload::FinishedData;
+    use serde_json::json;
+
+    use super::*;
+
+    fn delivery(image: &str, rolled_back: bool) -> Vec<KeptnEvent> {
+        let triggered = KeptnEvent::builder(EventType::task("deployment", Phase::Triggered))
+            .source("shipyard-controller")
+            .data_json(json!({"configurationChange": {"values": {"image": image}}}))
+            .build()
+            .unwrap();
+        let finished = triggered
+            .finished("deployer", FinishedData::pass())
+            .unwrap();
+        let mut events = vec![finished, triggered.clone()];
+        if rolled_back {
+            let rollback = KeptnEvent::builder(EventType::task("rollback", Phase::Triggered))
+                .source("shipyard-controller")
+                .context(triggered.shkeptncontext.clone())
+                .build()
+                .unwrap();
+            events.insert(
+                0,
+                rollback.finished("deployer", FinishedData::pass()).unwrap(),
+            );
+        }
+        events
+    }
+
+    #[test]
+    fn a_rolled_back_deployment_is_not_the_deployed_image() {
+        let mut events = delivery("carts:slow", true);
+        events.extend(delivery("carts:good", false));
+        assert_eq!(deployed_image(&events), "carts:good");
+        assert_eq!(deployed_image(&delivery("carts:new", false)), "carts:new");
+    }
 }
