@@ -30,7 +30,9 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A 1.5 KB `test.finished` event: stored by the datastore, ignored by the orchestrator (it
@@ -53,7 +55,9 @@ fn event(n: usize) -> serde_json::Value {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let keptn = std::env::args().nth(1).context("usage: serve-probe <keptn binary>")?;
+    let keptn = std::env::args()
+        .nth(1)
+        .context("usage: serve-probe <keptn binary>")?;
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
@@ -119,15 +123,24 @@ async fn main() -> anyhow::Result<()> {
             break;
         }
         if sending.elapsed() > Duration::from_secs(120) {
-            bail!("only {} of {EVENTS} events stored after 120 s", page.total_count);
+            bail!(
+                "only {} of {EVENTS} events stored after 120 s",
+                page.total_count
+            );
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let stored = sending.elapsed();
     let loaded = rss_kib(child.id())?;
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
-    println!("ready (spawn -> 200 on /health): {:.1} ms", ready.as_secs_f64() * 1000.0);
+    println!(
+        "ready (spawn -> 200 on /health): {:.1} ms",
+        ready.as_secs_f64() * 1000.0
+    );
     println!("resident memory idle: {:.1} MiB", idle as f64 / 1024.0);
     println!(
         "{EVENTS} events posted by {CONCURRENCY} clients: accepted in {:.2} s ({:.0}/s), all stored after {:.2} s ({:.0}/s)",
@@ -136,6 +149,9 @@ async fn main() -> anyhow::Result<()> {
         stored.as_secs_f64(),
         EVENTS as f64 / stored.as_secs_f64()
     );
-    println!("resident memory after {EVENTS} stored events: {:.1} MiB", loaded as f64 / 1024.0);
+    println!(
+        "resident memory after {EVENTS} stored events: {:.1} MiB",
+        loaded as f64 / 1024.0
+    );
     Ok(())
 }
