@@ -126,11 +126,31 @@ impl LocalDeployer {
             services: std::sync::Mutex::new(BTreeMap::new()),
             shut_down: AtomicBool::new(false),
         };
+        // Processes started just before a crash, not yet in any record.
+        let launched = deployer.files.journal_take()?;
+        let mut kept = Vec::new();
         for record in deployer.files.load_all().await? {
             let scope = record.scope.clone();
             let runtime = ops::restore(&deployer.launcher(), record).await?;
-            deployer.files.save(&runtime.record()).await?;
+            let saved = runtime.record();
+            kept.extend(
+                [saved.primary.as_ref(), saved.canary.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|slot| slot.instances.iter().map(|i| i.pid)),
+            );
+            deployer.files.save(&saved).await?;
             deployer.entry(&scope).lock().await.replace(runtime);
+        }
+        for orphan in launched.into_iter().filter(|l| !kept.contains(&l.pid)) {
+            if let Some(instance) = process::Instance::adopt(orphan.pid, orphan.port) {
+                tracing::info!(
+                    pid = orphan.pid,
+                    port = orphan.port,
+                    "stopping a process started before a crash and never recorded"
+                );
+                instance.stop(deployer.config.stop_grace).await;
+            }
         }
         Ok(deployer)
     }
@@ -192,7 +212,14 @@ impl LocalDeployer {
     }
 
     async fn persist(&self, runtime: &ServiceRuntime) -> Result<(), DeployError> {
-        self.files.save(&runtime.record()).await
+        let record = runtime.record();
+        self.files.save(&record).await?;
+        let recorded: Vec<u32> = [record.primary.as_ref(), record.canary.as_ref()]
+            .into_iter()
+            .flatten()
+            .flat_map(|slot| slot.instances.iter().map(|i| i.pid))
+            .collect();
+        self.files.journal_settle(&recorded)
     }
 }
 
@@ -299,5 +326,37 @@ impl Deployer for LocalDeployer {
         }
         futures::future::join_all(stops).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_process_launched_before_a_crash_and_never_recorded_is_stopped_on_start() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process in its own process group, as the deployer starts them.
+        let mut child = std::process::Command::new("setsid")
+            .args(["sleep", "60"])
+            .spawn()
+            .expect("setsid and sleep exist");
+        let pid = child.id();
+        let files = StateFiles::new(dir.path());
+        files
+            .journal_launch(state::InstanceRecord { pid, port: 1 })
+            .unwrap();
+        let mut config = LocalDeployerConfig::new(dir.path());
+        config.stop_grace = Duration::from_secs(2);
+        let deployer = LocalDeployer::start(config).await.unwrap();
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!status.success(), "the orphan was stopped by a signal");
+        assert!(files.journal_take().unwrap().is_empty());
+        deployer.shutdown().await;
     }
 }

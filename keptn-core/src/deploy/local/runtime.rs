@@ -204,6 +204,10 @@ impl Launcher<'_> {
             .unwrap_or(self.config.start_timeout);
         let mut instance =
             Instance::spawn(&launch, port, spec.config.working_dir.as_deref(), &log)?;
+        self.files.journal_launch(InstanceRecord {
+            pid: instance.pid(),
+            port,
+        })?;
         let ready = instance
             .wait_ready(self.http, spec.config.health_path.as_deref(), limit, &log)
             .await;

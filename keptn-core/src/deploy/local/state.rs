@@ -56,16 +56,18 @@ pub struct InstanceRecord {
     pub port: u16,
 }
 
-/// Reads and writes the records.
+/// Reads and writes the records and the launch journal.
 #[derive(Debug, Clone)]
 pub(crate) struct StateFiles {
     root: PathBuf,
+    journal_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl StateFiles {
     pub(crate) fn new(state_dir: &Path) -> Self {
         Self {
             root: state_dir.to_owned(),
+            journal_lock: std::sync::Arc::default(),
         }
     }
 
@@ -108,6 +110,69 @@ impl StateFiles {
                 e,
             )),
         }
+    }
+
+    /// The launch journal: processes started but maybe not yet in a service record.
+    fn journal_path(&self) -> PathBuf {
+        self.root.join("launches.json")
+    }
+
+    fn read_journal(&self) -> Vec<InstanceRecord> {
+        std::fs::read(self.journal_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn write_journal(&self, entries: &[InstanceRecord]) -> Result<(), DeployError> {
+        let path = self.journal_path();
+        let result = if entries.is_empty() {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        } else {
+            let tmp = path.with_extension("json.tmp");
+            serde_json::to_vec(entries)
+                .map_err(std::io::Error::other)
+                .and_then(|json| std::fs::write(&tmp, json))
+                .and_then(|()| std::fs::rename(&tmp, &path))
+        };
+        result.map_err(|e| {
+            DeployError::io(
+                format!("cannot write the launch journal {}", path.display()),
+                e,
+            )
+        })
+    }
+
+    /// Notes a process right after it was spawned, before it is in any service record, so that
+    /// a crash in between cannot leave it running unknown to the next start.
+    pub(crate) fn journal_launch(&self, instance: InstanceRecord) -> Result<(), DeployError> {
+        let _guard = self.journal_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.read_journal();
+        entries.push(instance);
+        self.write_journal(&entries)
+    }
+
+    /// Forgets journal entries that a record now holds (or that were stopped).
+    pub(crate) fn journal_settle(&self, pids: &[u32]) -> Result<(), DeployError> {
+        let _guard = self.journal_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.read_journal();
+        let before = entries.len();
+        entries.retain(|e| !pids.contains(&e.pid));
+        if entries.len() == before {
+            return Ok(());
+        }
+        self.write_journal(&entries)
+    }
+
+    /// Takes every journal entry (the journal is empty afterwards).
+    pub(crate) fn journal_take(&self) -> Result<Vec<InstanceRecord>, DeployError> {
+        let _guard = self.journal_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = self.read_journal();
+        self.write_journal(&[])?;
+        Ok(entries)
     }
 
     /// Every record on disk.
