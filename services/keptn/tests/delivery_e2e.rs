@@ -461,3 +461,75 @@ fn processes_that_outlive_a_crashed_server_are_adopted_by_the_next_start() {
     assert_eq!(server.stop(), Some(0));
     assert_eq!(processes_with(&marker), Vec::<u32>::new());
 }
+
+/// Restarts `keptn serve` while a delivery runs (gracefully, then with SIGKILL) and checks that
+/// the delivery still reaches production with every task triggered once.
+#[test]
+fn a_delivery_survives_restarts_of_the_server_and_runs_each_task_once() {
+    let mut server = GracefulServer::start();
+    onboard(
+        &server,
+        "sockshop",
+        &example("shipyard-sockshop.yaml"),
+        &demo_run_config(&[]),
+        &["staging"],
+    );
+    let out = server.keptn_ok(&[
+        "trigger",
+        "delivery",
+        "--project",
+        "sockshop",
+        "--service",
+        "carts",
+        "--image",
+        "carts:0.13.1",
+    ]);
+    let context = context_of(&out);
+    eventually("the deployment in dev", Duration::from_secs(30), || {
+        let done = server.events(
+            "deployment.finished",
+            "sockshop",
+            Some("dev"),
+            Some(&context),
+        );
+        (!done.is_empty()).then_some(())
+    });
+    assert_eq!(server.stop(), Some(0), "SIGTERM mid-sequence exits 0");
+    server.launch(&[]);
+    eventually("the delivery in staging", Duration::from_secs(60), || {
+        let started = server.events(
+            "deployment.triggered",
+            "sockshop",
+            Some("staging"),
+            Some(&context),
+        );
+        (!started.is_empty()).then_some(())
+    });
+    server.kill();
+    server.launch(&[]);
+    let finished = eventually(
+        "the delivery in production",
+        Duration::from_secs(90),
+        || {
+            let done = server.events(
+                "sh.keptn.event.production.delivery.finished",
+                "sockshop",
+                Some("production"),
+                Some(&context),
+            );
+            done.into_iter().next()
+        },
+    );
+    assert_eq!(finished["data"]["result"], "pass", "{finished}");
+    for task in ["deployment", "test", "evaluation", "release"] {
+        for stage in ["dev", "staging"] {
+            let triggered = server.events(
+                &format!("{task}.triggered"),
+                "sockshop",
+                Some(stage),
+                Some(&context),
+            );
+            assert_eq!(triggered.len(), 1, "{task} in {stage} was triggered once");
+        }
+    }
+}

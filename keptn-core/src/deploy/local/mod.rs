@@ -357,6 +357,6 @@ mod tests {
             .unwrap();
         assert!(!status.success(), "the orphan was stopped by a signal");
         assert!(files.journal_take().unwrap().is_empty());
-        deployer.shutdown().await;
+        deployer.shutdown().await.unwrap();
     }
 }
