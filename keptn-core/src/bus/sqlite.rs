@@ -46,7 +46,8 @@ static BUS_MIGRATIONS: Migrations = Migrations {
 /// Rows per INSERT statement (three parameters each, well under SQLite's limit).
 const APPEND_CHUNK: usize = 200;
 
-/// The bus's log in a [`SqliteDb`]; see the [module docs](self).
+/// The bus's log in a [`SqliteDb`]: tables `bus_log`, `bus_consumers` and `bus_acks`,
+/// written through the database's single writer.
 #[derive(Debug, Clone)]
 pub struct SqliteEventLog {
     db: SqliteDb,
