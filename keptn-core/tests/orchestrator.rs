@@ -6,6 +6,8 @@ mod orchestrator {
     mod failures;
     mod queue;
     mod restart;
+    #[cfg(feature = "sqlite")]
+    mod shared_db;
     mod shipyards;
     mod store_conformance;
     mod support;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 #[cfg(feature = "postgres")]
-use keptn_core::orchestrator::store::PostgresSequenceStore;
+use keptn_core::orchestrator::store::PgSequenceStore;
 #[cfg(feature = "sqlite")]
 use keptn_core::orchestrator::store::SqliteSequenceStore;
 use keptn_core::orchestrator::store::{
@@ -18,11 +18,11 @@ use keptn_core::shipyard::Sequence;
 use keptn_sdk::event::{EventId, EventType, KeptnContext, KeptnEvent, Phase};
 use serde_json::json;
 
-fn t0() -> DateTime<Utc> {
+pub(super) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 3, 1, 8, 0, 0).unwrap()
 }
 
-fn task_event(name: &str, context: &KeptnContext) -> KeptnEvent {
+pub(super) fn task_event(name: &str, context: &KeptnContext) -> KeptnEvent {
     KeptnEvent::builder(EventType::task(name, Phase::Triggered))
         .source("shipyard-controller")
         .context(context.clone())
@@ -32,16 +32,16 @@ fn task_event(name: &str, context: &KeptnContext) -> KeptnEvent {
         .unwrap()
 }
 
-struct ExecSpec<'a> {
-    id: &'a str,
-    service: &'a str,
-    context: &'a str,
-    state: ExecutionState,
-    minutes: i64,
-    task: Option<(&'a str, bool)>,
+pub(super) struct ExecSpec<'a> {
+    pub(super) id: &'a str,
+    pub(super) service: &'a str,
+    pub(super) context: &'a str,
+    pub(super) state: ExecutionState,
+    pub(super) minutes: i64,
+    pub(super) task: Option<(&'a str, bool)>,
 }
 
-fn exec(spec: ExecSpec<'_>) -> SequenceExecution {
+pub(super) fn exec(spec: ExecSpec<'_>) -> SequenceExecution {
     let context = KeptnContext::new(spec.context);
     let current_task = spec.task.map(|(name, sent)| {
         let event = task_event(name, &context);
@@ -79,7 +79,12 @@ fn exec(spec: ExecSpec<'_>) -> SequenceExecution {
     }
 }
 
-fn view(context: &str, minutes: i64, name: &str, state: ExecutionState) -> SequenceState {
+pub(super) fn view(
+    context: &str,
+    minutes: i64,
+    name: &str,
+    state: ExecutionState,
+) -> SequenceState {
     let mut v = SequenceState::new(
         "p",
         "svc",
@@ -632,19 +637,87 @@ async fn the_sqlite_store_keeps_its_state_across_reopening() {
             })
             .await
             .unwrap();
-        store.pool().close().await;
+        store.db().close().await;
     }
     let store = SqliteSequenceStore::open(&path).await.unwrap();
     assert_eq!(store.load_active().await.unwrap().executions, vec![e]);
     assert_eq!(store.outbox(0, 10).await.unwrap().len(), 1);
 }
 
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn the_sqlite_store_conforms_in_the_database_of_the_event_store_and_the_bus() {
+    use keptn_core::bus::SqliteEventLog;
+    use keptn_core::datastore::SqliteEventStore;
+    use keptn_core::db::SqliteDb;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(dir.path().join("keptn.db")).await.unwrap();
+    let _events = SqliteEventStore::new(db.clone()).await.unwrap();
+    let _log = SqliteEventLog::new(db.clone()).await.unwrap();
+    let store = SqliteSequenceStore::new(db.clone()).await.unwrap();
+    conformance(Arc::new(store)).await;
+    db.close().await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn the_sqlite_store_refuses_an_in_memory_url() {
+    let err = SqliteSequenceStore::connect("sqlite::memory:")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("in-memory"), "{err}");
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn the_sqlite_store_opens_a_file_by_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("by-url.db");
+    let store = SqliteSequenceStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(store.db().path(), path);
+    assert!(path.exists());
+    store.db().close().await;
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_url() -> String {
+    keptn_testkit::PostgresServer::shared()
+        .and_then(|server| server.create_database())
+        .expect("a PostgreSQL server for the test (see keptn-testkit)")
+}
+
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn the_postgres_store_conforms() {
-    let url = keptn_testkit::PostgresServer::shared()
-        .and_then(|server| server.create_database())
-        .expect("a PostgreSQL server for the test (see keptn-testkit)");
-    let store = PostgresSequenceStore::connect(&url).await.unwrap();
+    let store = PgSequenceStore::connect(&postgres_url()).await.unwrap();
     conformance(Arc::new(store)).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn the_postgres_store_conforms_in_the_database_of_the_event_store() {
+    use keptn_core::datastore::PgEventStore;
+    use keptn_core::db::PgDb;
+
+    let db = PgDb::connect(&postgres_url()).await.unwrap();
+    let _events = PgEventStore::new(db.clone()).await.unwrap();
+    let store = PgSequenceStore::new(db.clone()).await.unwrap();
+    // A second store on the same database finds its tables migrated.
+    let again = PgSequenceStore::new(db.clone()).await.unwrap();
+    conformance(Arc::new(store)).await;
+    assert_eq!(again.outbox_last_seq().await.unwrap(), 0);
+    let components: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT component, version FROM keptn_migrations ORDER BY component, version",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        components,
+        [("datastore".to_owned(), 1), ("sequences".to_owned(), 1)]
+    );
+    db.close().await;
 }
