@@ -42,7 +42,8 @@ CREATE TABLE seq_views (
     body TEXT NOT NULL,
     PRIMARY KEY (project, keptn_context)
 );
-CREATE INDEX seq_views_time ON seq_views (project, time);
+-- a project's views, newest first (ties by context, as the listing orders them)
+CREATE INDEX seq_views_time ON seq_views (project, time, keptn_context);
 
 -- Paused contexts; `stage` is '' when every stage of the context is paused.
 CREATE TABLE seq_pauses (

@@ -32,16 +32,22 @@ CREATE INDEX seq_executions_lane ON seq_executions (project, stage, service, tri
 CREATE INDEX seq_executions_open ON seq_executions (current_task) WHERE task_open;
 
 -- The materialized view of each context (`GET /v1/sequence/{project}`), as JSON.
+-- Rows are stored in creation order (`seq`), not by context: contexts are random ids, and
+-- keyed by them the views updated by one commit would each dirty a different page, among the
+-- views of finished sequences; in creation order the views of sequences that run together
+-- share pages.
 CREATE TABLE seq_views (
+    seq INTEGER PRIMARY KEY,
     project TEXT NOT NULL,
     keptn_context TEXT NOT NULL,
     name TEXT NOT NULL,
     state TEXT NOT NULL,
     time INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (project, keptn_context)
-) WITHOUT ROWID;
-CREATE INDEX seq_views_time ON seq_views (project, time);
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX seq_views_context ON seq_views (project, keptn_context);
+-- a project's views, newest first (ties by context, as the listing orders them)
+CREATE INDEX seq_views_time ON seq_views (project, time, keptn_context);
 
 -- Paused contexts; `stage` is '' when every stage of the context is paused.
 CREATE TABLE seq_pauses (

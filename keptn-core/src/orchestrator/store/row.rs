@@ -4,7 +4,8 @@
 //! [`EncodedCommit`] that owns every value it binds: the SQLite writer may run a write more
 //! than once (when another write of its group fails), and JSON encoding stays off the writer.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::hash::Hash;
 
 use chrono::{DateTime, Utc};
 use keptn_sdk::event::KeptnEvent;
@@ -136,7 +137,7 @@ impl EncodedCommit {
                 .iter()
                 .map(ExecutionRow::encode)
                 .collect::<Result<Vec<_>, _>>()?,
-            |r| (r.id.clone(), String::new()),
+            |r| r.id.clone(),
         );
         let views = last_wins(
             commit
@@ -191,22 +192,19 @@ pub(super) fn seq_column(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
-/// Keeps the last row of each key, in the order of their first appearance: one multi-row
-/// upsert may not touch a row twice (PostgreSQL refuses it), and the store applies a commit's
-/// list in order, so the last version is the one that stays.
-fn last_wins<T>(rows: Vec<T>, key: impl Fn(&T) -> (String, String)) -> Vec<T> {
-    let mut index: HashMap<(String, String), usize> = HashMap::with_capacity(rows.len());
-    let mut unique: Vec<T> = Vec::with_capacity(rows.len());
-    for row in rows {
-        match index.get(&key(&row)) {
-            Some(&i) => unique[i] = row,
-            None => {
-                index.insert(key(&row), unique.len());
-                unique.push(row);
-            }
-        }
+/// Keeps the last row of each key (at its position): one multi-row upsert may not touch a row
+/// twice (PostgreSQL refuses it), and the store applies a commit's list in order, so the last
+/// version is the one that stays. Lists without duplicates, the usual case, are returned as
+/// they are.
+fn last_wins<T, K: Eq + Hash>(mut rows: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut seen: HashSet<K> = HashSet::with_capacity(rows.len());
+    let keep: Vec<bool> = rows.iter().rev().map(|row| seen.insert(key(row))).collect();
+    if keep.iter().all(|k| *k) {
+        return rows;
     }
-    unique
+    let mut keep = keep.into_iter().rev();
+    rows.retain(|_| keep.next().unwrap_or(true));
+    rows
 }
 
 pub(super) fn decode_execution(body: &str) -> Result<SequenceExecution, SequenceStoreError> {
@@ -244,9 +242,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_last_version_of_a_key_wins_in_first_appearance_order() {
+    fn the_last_version_of_a_key_wins() {
         let rows = vec![("a", 1), ("b", 1), ("a", 2), ("c", 1), ("b", 2)];
-        let unique = last_wins(rows, |(k, _)| ((*k).to_owned(), String::new()));
-        assert_eq!(unique, vec![("a", 2), ("b", 2), ("c", 1)]);
+        let unique = last_wins(rows, |(k, _)| *k);
+        assert_eq!(unique, vec![("a", 2), ("c", 1), ("b", 2)]);
+        let rows = vec![("a", 1), ("b", 1)];
+        assert_eq!(last_wins(rows.clone(), |(k, _)| *k), rows);
     }
 }

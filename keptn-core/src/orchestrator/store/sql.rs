@@ -17,6 +17,14 @@
 //! | `seq_outbox` | `seq` (increasing) | events to publish, as JSON |
 //! | `seq_processed` | `event_id` | ids of processed events, with the time |
 
+/// The executions a restarting controller resumes (read through the partial index on `active`).
+pub(super) const LOAD_ACTIVE_EXECUTIONS: &str = "SELECT body FROM seq_executions WHERE active";
+
+/// The views of the contexts of those executions: looked up by context for each active
+/// execution, never a scan of every view ever written.
+pub(super) const LOAD_ACTIVE_VIEWS: &str = "SELECT body FROM seq_views WHERE (project, keptn_context) \
+     IN (SELECT project, keptn_context FROM seq_executions WHERE active)";
+
 /// Rows per multi-row statement: well below both databases' limits on bound parameters.
 pub(super) const CHUNK: usize = 256;
 
@@ -150,6 +158,68 @@ macro_rules! impl_sql_store {
                     q.build().execute(&mut *conn).await?;
                 }
                 Ok(())
+            }
+
+            /// The count of the executions matching `filter` (`page` is `None`), or the bodies
+            /// of a page of them in queue order.
+            fn executions_query(
+                filter: &ExecutionFilter,
+                page: Option<PageRequest>,
+            ) -> sqlx::QueryBuilder<'static, $db> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(match page {
+                    None => "SELECT COUNT(*) FROM seq_executions",
+                    Some(_) => "SELECT body FROM seq_executions",
+                });
+                Self::push_execution_filter(&mut q, filter);
+                if let Some(page) = page {
+                    q.push(" ORDER BY triggered_at, arrival, id");
+                    Self::push_page(&mut q, page);
+                }
+                q
+            }
+
+            /// The count of a project's views matching `filter`, or the bodies of a page of
+            /// them, newest first.
+            fn views_query(
+                project: &str,
+                filter: &ViewFilter,
+                page: Option<PageRequest>,
+            ) -> sqlx::QueryBuilder<'static, $db> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(match page {
+                    None => "SELECT COUNT(*) FROM seq_views",
+                    Some(_) => "SELECT body FROM seq_views",
+                });
+                Self::push_view_filter(&mut q, project, filter);
+                if let Some(page) = page {
+                    q.push(" ORDER BY time DESC, keptn_context DESC");
+                    Self::push_page(&mut q, page);
+                }
+                q
+            }
+
+            /// The count of the open task events matching `filter`, or the bodies of the
+            /// executions of a page of them, oldest update first.
+            fn triggered_query(
+                filter: &TriggeredFilter,
+                page: Option<PageRequest>,
+            ) -> sqlx::QueryBuilder<'static, $db> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(match page {
+                    None => "SELECT COUNT(*) FROM seq_executions",
+                    Some(_) => "SELECT body FROM seq_executions",
+                });
+                Self::push_triggered_filter(&mut q, filter);
+                if let Some(page) = page {
+                    q.push(" ORDER BY updated_at, id");
+                    Self::push_page(&mut q, page);
+                }
+                q
+            }
+
+            fn push_page(q: &mut sqlx::QueryBuilder<'static, $db>, page: PageRequest) {
+                q.push(" LIMIT ")
+                    .push_bind(i64::from(page.size))
+                    .push(" OFFSET ")
+                    .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
             }
 
             fn push_execution_filter(
@@ -300,7 +370,7 @@ macro_rules! impl_sql_store {
                 use sqlx::QueryBuilder;
                 let executions = self
                     .bodies(
-                        &mut QueryBuilder::<$db>::new("SELECT body FROM seq_executions WHERE active"),
+                        &mut QueryBuilder::<$db>::new($crate::orchestrator::store::sql::LOAD_ACTIVE_EXECUTIONS),
                         "loading active executions",
                     )
                     .await?
@@ -309,11 +379,7 @@ macro_rules! impl_sql_store {
                     .collect::<Result<Vec<_>, _>>()?;
                 let views = self
                     .bodies(
-                        &mut QueryBuilder::<$db>::new(
-                            "SELECT v.body FROM seq_views v WHERE EXISTS (SELECT 1 FROM \
-                             seq_executions e WHERE e.active AND e.project = v.project AND \
-                             e.keptn_context = v.keptn_context)",
-                        ),
+                        &mut QueryBuilder::<$db>::new($crate::orchestrator::store::sql::LOAD_ACTIVE_VIEWS),
                         "loading views",
                     )
                     .await?
@@ -396,15 +462,8 @@ macro_rules! impl_sql_store {
                 filter: &ExecutionFilter,
                 page: PageRequest,
             ) -> Result<Page<SequenceExecution>, SequenceStoreError> {
-                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM seq_executions");
-                Self::push_execution_filter(&mut count, filter);
-                let total = self.count(&mut count).await?;
-                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT body FROM seq_executions");
-                Self::push_execution_filter(&mut q, filter);
-                q.push(" ORDER BY triggered_at, arrival, id LIMIT ")
-                    .push_bind(i64::from(page.size))
-                    .push(" OFFSET ")
-                    .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+                let total = self.count(&mut Self::executions_query(filter, None)).await?;
+                let mut q = Self::executions_query(filter, Some(page));
                 let items = self
                     .bodies(&mut q, "listing executions")
                     .await?
@@ -436,15 +495,8 @@ macro_rules! impl_sql_store {
                 filter: &ViewFilter,
                 page: PageRequest,
             ) -> Result<Page<SequenceState>, SequenceStoreError> {
-                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM seq_views");
-                Self::push_view_filter(&mut count, project, filter);
-                let total = self.count(&mut count).await?;
-                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT body FROM seq_views");
-                Self::push_view_filter(&mut q, project, filter);
-                q.push(" ORDER BY time DESC, keptn_context DESC LIMIT ")
-                    .push_bind(i64::from(page.size))
-                    .push(" OFFSET ")
-                    .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+                let total = self.count(&mut Self::views_query(project, filter, None)).await?;
+                let mut q = Self::views_query(project, filter, Some(page));
                 let items = self
                     .bodies(&mut q, "listing views")
                     .await?
@@ -459,15 +511,8 @@ macro_rules! impl_sql_store {
                 filter: &TriggeredFilter,
                 page: PageRequest,
             ) -> Result<Page<KeptnEvent>, SequenceStoreError> {
-                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM seq_executions");
-                Self::push_triggered_filter(&mut count, filter);
-                let total = self.count(&mut count).await?;
-                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT body FROM seq_executions");
-                Self::push_triggered_filter(&mut q, filter);
-                q.push(" ORDER BY updated_at, id LIMIT ")
-                    .push_bind(i64::from(page.size))
-                    .push(" OFFSET ")
-                    .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+                let total = self.count(&mut Self::triggered_query(filter, None)).await?;
+                let mut q = Self::triggered_query(filter, Some(page));
                 let mut items = Vec::new();
                 for body in self.bodies(&mut q, "listing open task events").await? {
                     if let Some(event) = decode_execution(&body)?.open_task_event() {

@@ -143,3 +143,81 @@ impl SqliteSequenceStore {
 }
 
 impl_sql_store!(SqliteSequenceStore, sqlx::Sqlite);
+
+#[cfg(test)]
+mod plans {
+    use super::*;
+    use crate::orchestrator::model::ExecutionState;
+    use crate::orchestrator::store::queue_filter;
+    use crate::orchestrator::store::sql::{LOAD_ACTIVE_EXECUTIONS, LOAD_ACTIVE_VIEWS};
+
+    /// SQLite's plan of `sql`, one line per step (parameters left unbound).
+    async fn plan(store: &SqliteSequenceStore, sql: &str) -> String {
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(store.reader())
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|(_, _, _, detail)| detail)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn restart_and_listing_queries_read_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteSequenceStore::open(dir.path().join("keptn.db"))
+            .await
+            .unwrap();
+        let page = Some(PageRequest::default());
+        let views = ViewFilter {
+            state: Some(ExecutionState::Started),
+            from_time: Some(Utc::now()),
+            ..ViewFilter::default()
+        };
+        let open = TriggeredFilter {
+            task: Some("deployment".into()),
+            ..TriggeredFilter::default()
+        };
+        let queue = queue_filter("p", "dev", "svc");
+        let shapes = [
+            ("executions to resume", LOAD_ACTIVE_EXECUTIONS.to_owned()),
+            ("views to resume", LOAD_ACTIVE_VIEWS.to_owned()),
+            (
+                "a page of views",
+                SqliteSequenceStore::views_query("p", &views, page)
+                    .sql()
+                    .to_owned(),
+            ),
+            (
+                "a queue",
+                SqliteSequenceStore::executions_query(&queue, page)
+                    .sql()
+                    .to_owned(),
+            ),
+            (
+                "open events of a task",
+                SqliteSequenceStore::triggered_query(&open, page)
+                    .sql()
+                    .to_owned(),
+            ),
+        ];
+        for (shape, sql) in shapes {
+            let plan = plan(&store, &sql).await;
+            for step in plan.lines() {
+                assert!(
+                    !step.starts_with("SCAN") || step.contains("USING"),
+                    "{shape} scans a table:\n{plan}"
+                );
+            }
+            if shape == "a page of views" {
+                assert!(
+                    !plan.contains("TEMP B-TREE"),
+                    "{shape} is sorted outside the index:\n{plan}"
+                );
+            }
+        }
+        store.db().close().await;
+    }
+}
