@@ -1,5 +1,6 @@
 -- Sequence store, version 1: the orchestrator's durable state, beside the event store
--- (the SQLite schema with BIGINT times and ordinary tables).
+-- (the SQLite schema with BIGINT times; views are keyed by context here, since a heap table
+-- has no key order to keep rows that change together on the same pages).
 --
 -- Every table is prefixed `seq_`. Times are microseconds since the Unix epoch.
 

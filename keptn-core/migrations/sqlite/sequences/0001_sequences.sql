@@ -3,7 +3,9 @@
 -- Every table is prefixed `seq_`. Times are microseconds since the Unix epoch.
 
 -- One row per sequence execution (one sequence in one stage): the columns the queries filter
--- and sort on, and the whole execution as JSON in `body`.
+-- and sort on, and the whole execution as JSON in `body`. A rowid table: rows are stored in
+-- creation order (the text `id` is a unique index), so the executions a commit updates, those
+-- of sequences running at the same time, share pages.
 CREATE TABLE seq_executions (
     id TEXT PRIMARY KEY NOT NULL,
     project TEXT NOT NULL,
