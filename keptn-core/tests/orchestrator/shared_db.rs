@@ -184,3 +184,25 @@ async fn a_commit_grouped_with_a_failing_write_is_applied_once() {
     assert_eq!(sequences.outbox_last_seq().await.unwrap(), 1);
     db.close().await;
 }
+
+#[cfg(feature = "git")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plane_keeps_the_sequence_state_in_keptn_db() {
+    use keptn_core::plane::{Plane, PlaneConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = PlaneConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap(), "token");
+    let plane = Plane::start(config).await.unwrap();
+    plane.shutdown().await.unwrap();
+
+    assert!(!dir.path().join("sequences.db").exists());
+    let db = SqliteDb::open(dir.path().join("keptn.db")).await.unwrap();
+    let components: Vec<(String,)> =
+        sqlx::query_as("SELECT component FROM keptn_migrations ORDER BY component")
+            .fetch_all(db.read_pool())
+            .await
+            .unwrap();
+    let components: Vec<&str> = components.iter().map(|(c,)| c.as_str()).collect();
+    assert_eq!(components, ["bus", "datastore", "sequences"]);
+    db.close().await;
+}
