@@ -9,6 +9,7 @@ mod orchestrator {
     #[cfg(feature = "sqlite")]
     mod shared_db;
     mod shipyards;
+    mod store_backends;
     mod store_conformance;
     mod support;
     mod timeouts;
