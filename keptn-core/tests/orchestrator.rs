@@ -6,7 +6,10 @@ mod orchestrator {
     mod failures;
     mod queue;
     mod restart;
+    #[cfg(feature = "sqlite")]
+    mod shared_db;
     mod shipyards;
+    mod store_backends;
     mod store_conformance;
     mod support;
     mod timeouts;

@@ -5,10 +5,14 @@
 //!
 //! | component | where its state lives |
 //! |---|---|
-//! | event store and the bus's log | `<data-dir>/keptn.db` (SQLite, WAL, one writer) |
-//! | sequence state (orchestrator) | `<data-dir>/sequences.db` (SQLite) |
+//! | event store, the bus's log, sequence state (orchestrator) | `<data-dir>/keptn.db` (SQLite, WAL, one writer) |
 //! | configuration (one git repository per project) | `<data-dir>/config/` |
 //! | services' own state (deployments, test results) | `<data-dir>/services/<name>/` |
+//!
+//! The event store, the bus's log and the orchestrator's sequence store share one [`SqliteDb`]
+//! handle: one file, one writer that commits their writes together in groups (one transaction
+//! and one WAL sync for what arrives at the same time), one read pool. The event history and the
+//! orchestration state are in one file, always from the same moment.
 //!
 //! Components subscribe before the API opens, so no accepted event can pass a component by.
 //! [`Plane::shutdown`] stops the API (requests in flight finish), then the services (running
@@ -195,7 +199,7 @@ impl Plane {
                 .map_err(|e| open_err("the configuration store")(Box::new(e)))?,
         );
         let sequences = Arc::new(
-            SqliteSequenceStore::open(dir.join("sequences.db"))
+            SqliteSequenceStore::new(db.clone())
                 .await
                 .map_err(|e| open_err("the sequence store")(Box::new(e)))?,
         );

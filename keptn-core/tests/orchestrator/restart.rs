@@ -2,7 +2,7 @@
 //! new one starts on the same state, without losing or repeating a task trigger.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use keptn_core::orchestrator::store::{
@@ -45,13 +45,51 @@ fn triggers_per_task(events: &[KeptnEvent]) -> HashMap<(KeptnContext, String, St
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_controller_resumes_every_sequence_from_sqlite_without_duplicate_triggers() {
+    use keptn_core::datastore::SqliteEventStore;
+    use keptn_core::db::SqliteDb;
     use keptn_core::orchestrator::store::SqliteSequenceStore;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keptn.db");
+    // As in the plane: the sequence store shares the database of the event store.
+    let open = || async {
+        let db = SqliteDb::open(&path).await.unwrap();
+        SqliteEventStore::new(db.clone()).await.unwrap();
+        let store: Arc<dyn SequenceStore> = Arc::new(SqliteSequenceStore::new(db).await.unwrap());
+        store
+    };
+    let first = open().await;
+    let reopened = async { open().await };
+    resumes_every_sequence_without_duplicate_triggers(first, reopened).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_controller_resumes_every_sequence_from_postgres_without_duplicate_triggers() {
+    use keptn_core::orchestrator::store::PgSequenceStore;
+
+    let url = keptn_testkit::PostgresServer::shared()
+        .and_then(|server| server.create_database())
+        .expect("a PostgreSQL server for the test (see keptn-testkit)");
+    let open = || async {
+        let store: Arc<dyn SequenceStore> = Arc::new(PgSequenceStore::connect(&url).await.unwrap());
+        store
+    };
+    let first = open().await;
+    let reopened = async { open().await };
+    resumes_every_sequence_without_duplicate_triggers(first, reopened).await;
+}
+
+/// Five services each run one sequence held in its test task and queue a second one; the
+/// controller is killed, a new one starts on `reopened`, and every sequence finishes with each
+/// task triggered exactly once.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+async fn resumes_every_sequence_without_duplicate_triggers(
+    store: Arc<dyn SequenceStore>,
+    reopened: impl std::future::Future<Output = Arc<dyn SequenceStore>>,
+) {
     let shipyards = MemoryShipyardSource::new();
     shipyards.set_yaml(PROJECT, DELIVERY);
-    let store: Arc<dyn SequenceStore> = Arc::new(SqliteSequenceStore::open(&path).await.unwrap());
     let mut plane = Plane::start_with(
         store,
         shipyards,
@@ -62,7 +100,7 @@ async fn a_killed_controller_resumes_every_sequence_from_sqlite_without_duplicat
     plane
         .passing(&["deployment", "evaluation", "release"])
         .await;
-    let held: Arc<Mutex<Vec<KeptnEvent>>> = Arc::default();
+    let held: Arc<std::sync::Mutex<Vec<KeptnEvent>>> = Arc::default();
     let holder = Arc::clone(&held);
     plane
         .executor("test", "jmeter", move |event| {
@@ -105,9 +143,7 @@ async fn a_killed_controller_resumes_every_sequence_from_sqlite_without_duplicat
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     plane.kill_controller().await;
-    let reopened: Arc<dyn SequenceStore> =
-        Arc::new(SqliteSequenceStore::open(&path).await.unwrap());
-    plane.replace_store(reopened);
+    plane.replace_store(reopened.await);
     plane.start_controller(ControllerConfig::default()).await;
 
     // At-least-once delivery: events the old controller processed may come again.

@@ -3,13 +3,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-#[cfg(feature = "postgres")]
-use keptn_core::orchestrator::store::PostgresSequenceStore;
-#[cfg(feature = "sqlite")]
-use keptn_core::orchestrator::store::SqliteSequenceStore;
 use keptn_core::orchestrator::store::{
-    Commit, ExecutionFilter, MemorySequenceStore, OutboxEntry, PageRequest, SequenceStore,
-    TriggeredFilter, ViewFilter, queue_filter,
+    Commit, ExecutionFilter, OutboxEntry, PageRequest, SequenceStore, TriggeredFilter, ViewFilter,
+    queue_filter,
 };
 use keptn_core::orchestrator::{
     CurrentTask, ExecutionState, PauseKey, SequenceExecution, SequenceState, TaskEvent, TaskPhase,
@@ -18,11 +14,11 @@ use keptn_core::shipyard::Sequence;
 use keptn_sdk::event::{EventId, EventType, KeptnContext, KeptnEvent, Phase};
 use serde_json::json;
 
-fn t0() -> DateTime<Utc> {
+pub(super) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 3, 1, 8, 0, 0).unwrap()
 }
 
-fn task_event(name: &str, context: &KeptnContext) -> KeptnEvent {
+pub(super) fn task_event(name: &str, context: &KeptnContext) -> KeptnEvent {
     KeptnEvent::builder(EventType::task(name, Phase::Triggered))
         .source("shipyard-controller")
         .context(context.clone())
@@ -32,16 +28,16 @@ fn task_event(name: &str, context: &KeptnContext) -> KeptnEvent {
         .unwrap()
 }
 
-struct ExecSpec<'a> {
-    id: &'a str,
-    service: &'a str,
-    context: &'a str,
-    state: ExecutionState,
-    minutes: i64,
-    task: Option<(&'a str, bool)>,
+pub(super) struct ExecSpec<'a> {
+    pub(super) id: &'a str,
+    pub(super) service: &'a str,
+    pub(super) context: &'a str,
+    pub(super) state: ExecutionState,
+    pub(super) minutes: i64,
+    pub(super) task: Option<(&'a str, bool)>,
 }
 
-fn exec(spec: ExecSpec<'_>) -> SequenceExecution {
+pub(super) fn exec(spec: ExecSpec<'_>) -> SequenceExecution {
     let context = KeptnContext::new(spec.context);
     let current_task = spec.task.map(|(name, sent)| {
         let event = task_event(name, &context);
@@ -79,7 +75,12 @@ fn exec(spec: ExecSpec<'_>) -> SequenceExecution {
     }
 }
 
-fn view(context: &str, minutes: i64, name: &str, state: ExecutionState) -> SequenceState {
+pub(super) fn view(
+    context: &str,
+    minutes: i64,
+    name: &str,
+    state: ExecutionState,
+) -> SequenceState {
     let mut v = SequenceState::new(
         "p",
         "svc",
@@ -579,7 +580,7 @@ async fn an_empty_commit_is_accepted(store: &dyn SequenceStore) {
 }
 
 /// Runs every check on a fresh store.
-async fn conformance(store: Arc<dyn SequenceStore>) {
+pub(super) async fn conformance(store: Arc<dyn SequenceStore>) {
     let store = store.as_ref();
     an_empty_commit_is_accepted(store).await;
     executions_are_stored_filtered_and_queued_in_trigger_order(store).await;
@@ -588,63 +589,4 @@ async fn conformance(store: Arc<dyn SequenceStore>) {
     processed_ids_are_remembered_until_pruned(store).await;
     views_are_listed_newest_first_with_filters(store).await;
     open_task_events_are_the_sent_incomplete_tasks(store).await;
-}
-
-#[tokio::test]
-async fn the_memory_store_conforms() {
-    conformance(Arc::new(MemorySequenceStore::new())).await;
-}
-
-#[cfg(feature = "sqlite")]
-#[tokio::test]
-async fn the_sqlite_store_conforms() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteSequenceStore::open(dir.path().join("seq.db"))
-        .await
-        .unwrap();
-    conformance(Arc::new(store)).await;
-}
-
-#[cfg(feature = "sqlite")]
-#[tokio::test]
-async fn the_sqlite_store_keeps_its_state_across_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("seq.db");
-    let e = exec(ExecSpec {
-        id: "keep",
-        service: "svc",
-        context: "k",
-        state: ExecutionState::Started,
-        minutes: 0,
-        task: Some(("test", true)),
-    });
-    {
-        let store = SqliteSequenceStore::open(&path).await.unwrap();
-        store
-            .commit(&Commit {
-                executions: vec![e.clone()],
-                outbox: vec![OutboxEntry {
-                    seq: 1,
-                    event: task_event("x", &KeptnContext::new("k")),
-                }],
-                at: t0(),
-                ..Commit::default()
-            })
-            .await
-            .unwrap();
-        store.pool().close().await;
-    }
-    let store = SqliteSequenceStore::open(&path).await.unwrap();
-    assert_eq!(store.load_active().await.unwrap().executions, vec![e]);
-    assert_eq!(store.outbox(0, 10).await.unwrap().len(), 1);
-}
-
-#[cfg(feature = "postgres")]
-#[tokio::test]
-async fn the_postgres_store_conforms() {
-    let url = keptn_testkit::PostgresServer::shared()
-        .and_then(|server| server.create_database())
-        .expect("a PostgreSQL server for the test (see keptn-testkit)");
-    let store = PostgresSequenceStore::connect(&url).await.unwrap();
-    conformance(Arc::new(store)).await;
 }

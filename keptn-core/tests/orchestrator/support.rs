@@ -316,6 +316,7 @@ impl Plane {
     }
 
     /// Uses another store for the next controller (the same database opened anew).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub fn replace_store(&mut self, store: Arc<dyn SequenceStore>) {
         self.store = store;
     }
@@ -333,6 +334,7 @@ impl Plane {
     }
 
     /// Kills the controller without letting it finish anything.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub async fn kill_controller(&mut self) {
         if let Some(task) = self.controller.take() {
             task.abort();

@@ -10,8 +10,12 @@
 //! | backend | feature | notes |
 //! |---|---|---|
 //! | [`MemorySequenceStore`] | always | tests and throw-away planes; lost on exit |
-//! | `SqliteSequenceStore` | `sqlite` | the embedded default; WAL, one writer |
-//! | `PostgresSequenceStore` | `postgres` | the distributed mode |
+//! | `SqliteSequenceStore` | `sqlite` | the embedded default; in the shared `SqliteDb`, with the event store |
+//! | `PgSequenceStore` | `postgres` | the distributed mode; in the shared `PgDb`, with the event store |
+//!
+//! The SQL backends are built on the database handle of the event store
+//! ([`db`](crate::db)): `SqliteSequenceStore::new(db)`, `PgSequenceStore::new(db)`. Their tables
+//! are the versioned migrations of the component `sequences`.
 
 mod memory;
 #[cfg(feature = "postgres")]
@@ -38,7 +42,7 @@ use super::view::SequenceState;
 
 pub use memory::MemorySequenceStore;
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresSequenceStore;
+pub use postgres::PgSequenceStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSequenceStore;
 
@@ -220,6 +224,21 @@ impl SequenceStoreError {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<crate::db::DbError> for SequenceStoreError {
+    fn from(err: crate::db::DbError) -> Self {
+        use crate::db::DbError;
+        let kind = match &err {
+            DbError::MigrationChanged { .. } | DbError::SchemaTooNew { .. } => {
+                SequenceStoreErrorKind::Corrupt
+            }
+            DbError::MigrationOrder { .. } => SequenceStoreErrorKind::Other,
+            _ => SequenceStoreErrorKind::Unavailable,
+        };
+        Self::new(kind, "database failed").with_source(err)
+    }
+}
+
 /// Durable orchestration state.
 ///
 /// # Contract
@@ -292,9 +311,9 @@ pub trait SequenceStore: Send + Sync + fmt::Debug + 'static {
     /// Every pause.
     async fn pauses(&self) -> Result<Vec<PauseKey>, SequenceStoreError>;
 
-    /// Housekeeping that must stay off the commit path (for SQLite: a passive WAL checkpoint).
-    /// The controller calls it from a task of its own, now and then after commits; it may run
-    /// while a commit is in progress. The default does nothing.
+    /// Housekeeping that must stay off the commit path. The controller calls it from a task of
+    /// its own, now and then after commits; it may run while a commit is in progress. The
+    /// default does nothing (the SQL backends' database handles checkpoint on their own).
     async fn maintain(&self) -> Result<(), SequenceStoreError> {
         Ok(())
     }

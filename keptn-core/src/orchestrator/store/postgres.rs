@@ -1,64 +1,101 @@
-//! The PostgreSQL sequence store (the distributed mode).
+//! The PostgreSQL sequence store (the distributed mode), in the shared database.
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keptn_sdk::event::{EventId, KeptnContext, KeptnEvent};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 
-use super::row::{ExecutionRow, decode_event, decode_execution, decode_view, encode_view, micros};
-use super::schema::POSTGRES_SCHEMA;
+use super::row::{EncodedCommit, decode_event, decode_execution, decode_view, micros};
+use super::schema::POSTGRES_MIGRATIONS;
 use super::sql::{chunks, impl_sql_store};
 use super::{
     Commit, ExecutionFilter, OutboxEntry, Page, PageRequest, SequenceStore, SequenceStoreError,
     SequenceStoreErrorKind, TriggeredFilter, ViewFilter,
 };
+use crate::db::PgDb;
 use crate::orchestrator::core::RestoredState;
 use crate::orchestrator::model::{PauseKey, SequenceExecution};
 use crate::orchestrator::view::SequenceState;
 
-/// A [`SequenceStore`] in a PostgreSQL database. The tables are prefixed `seq_` so the database
-/// can be shared with the event store. One controller writes to a database at a time.
+/// A [`SequenceStore`] in a PostgreSQL database shared through [`PgDb`], next to the event
+/// store (its tables are prefixed `seq_`). Each commit is one transaction on a connection of the
+/// pool; reads use the pool too. One controller writes to a database at a time.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use keptn_core::datastore::PgEventStore;
+/// use keptn_core::db::PgDb;
+/// use keptn_core::orchestrator::store::{PgSequenceStore, SequenceStore};
+///
+/// let db = PgDb::connect("postgres://keptn@127.0.0.1:5432/keptn").await?;
+/// let events = PgEventStore::new(db.clone()).await?;
+/// let sequences = PgSequenceStore::new(db).await?;
+/// let restored = sequences.load_active().await?;
+/// println!("{} sequences to resume", restored.executions.len());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
-pub struct PostgresSequenceStore {
-    pool: PgPool,
+pub struct PgSequenceStore {
+    db: PgDb,
 }
 
 fn unavailable(err: sqlx::Error, what: &str) -> SequenceStoreError {
-    SequenceStoreError::new(
-        SequenceStoreErrorKind::Unavailable,
-        format!("postgres failed while {what}: {err}"),
-    )
-    .with_source(err)
-}
-
-impl PostgresSequenceStore {
-    /// Connects to `url` (`postgres://user@host:port/db`) and creates the tables.
-    pub async fn connect(url: &str) -> Result<Self, SequenceStoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect(url)
-            .await
-            .map_err(|e| unavailable(e, "connecting"))?;
-        Self::from_pool(pool).await
-    }
-
-    /// Uses an existing pool (for example the one the event store uses) and creates the tables.
-    pub async fn from_pool(pool: PgPool) -> Result<Self, SequenceStoreError> {
-        for statement in POSTGRES_SCHEMA {
-            sqlx::query(statement)
-                .execute(&pool)
-                .await
-                .map_err(|e| unavailable(e, "creating the sequence tables"))?;
+    let kind = match &err {
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            SequenceStoreErrorKind::Corrupt
         }
-        Ok(Self { pool })
+        _ => SequenceStoreErrorKind::Unavailable,
+    };
+    SequenceStoreError::new(kind, format!("postgres failed while {what}")).with_source(err)
+}
+
+impl PgSequenceStore {
+    /// The store in `db`: applies the pending migrations of its tables (component `sequences`)
+    /// and returns the store.
+    pub async fn new(db: PgDb) -> Result<Self, SequenceStoreError> {
+        db.migrate(&POSTGRES_MIGRATIONS).await?;
+        Ok(Self { db })
     }
 
-    /// The pool.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// Connects to `url` (`postgres://user@host:port/db`) with a pool of its own and builds the
+    /// store. To share the database with the event store, connect a [`PgDb`] once and use
+    /// [`new`](Self::new).
+    pub async fn connect(url: &str) -> Result<Self, SequenceStoreError> {
+        Self::new(PgDb::connect(url).await?).await
+    }
+
+    /// The database the store lives in.
+    pub fn db(&self) -> &PgDb {
+        &self.db
+    }
+
+    fn reader(&self) -> &PgPool {
+        self.db.pool()
+    }
+
+    async fn apply(&self, commit: EncodedCommit) -> Result<(), SequenceStoreError> {
+        let mut tx = self
+            .db
+            .pool()
+            .begin()
+            .await
+            .map_err(|e| unavailable(e, "beginning a commit"))?;
+        Self::write_commit(&mut tx, &commit)
+            .await
+            .map_err(|e| unavailable(e, "committing"))?;
+        tx.commit().await.map_err(|e| unavailable(e, "committing"))
+    }
+
+    async fn delete_processed(&self, before: i64) -> Result<u64, SequenceStoreError> {
+        let done = sqlx::query("DELETE FROM seq_processed WHERE processed_at < $1")
+            .bind(before)
+            .execute(self.db.pool())
+            .await
+            .map_err(|e| unavailable(e, "pruning processed ids"))?;
+        Ok(done.rows_affected())
     }
 }
 
-impl_sql_store!(PostgresSequenceStore, sqlx::Postgres);
+impl_sql_store!(PgSequenceStore, sqlx::Postgres);

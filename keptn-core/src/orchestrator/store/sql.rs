@@ -1,10 +1,13 @@
 //! The SQL of the sequence store, shared by SQLite and PostgreSQL.
 //!
 //! Every statement is built with `QueryBuilder`, so the text is the same for both databases
-//! (placeholders are the builder's business); only the schema differs (see `schema.rs`). The [`impl_sql_store!`] macro writes the [`SequenceStore`] implementation
-//! for a backend type with a `pool` field.
+//! (placeholders are the builder's business); only the schema differs (see `schema.rs`). The
+//! [`impl_sql_store!`] macro writes the [`SequenceStore`](super::SequenceStore) implementation
+//! for a backend type; the backend brings the connections: reads go to `self.reader()` (a pool),
+//! commits to `self.apply(EncodedCommit)`, which runs `Self::write_commit` inside a
+//! transaction of its database (the shared SQLite writer's, or one of a PostgreSQL pool).
 //!
-//! Tables (all prefixed `seq_`, so they can share a database with the event store):
+//! Tables (all prefixed `seq_`, in the database of the event store):
 //!
 //! | table | key | content |
 //! |---|---|---|
@@ -13,6 +16,14 @@
 //! | `seq_pauses` | `project`, `keptn_context`, `stage` (`''` = every stage) | |
 //! | `seq_outbox` | `seq` (increasing) | events to publish, as JSON |
 //! | `seq_processed` | `event_id` | ids of processed events, with the time |
+
+/// The executions a restarting controller resumes (read through the partial index on `active`).
+pub(super) const LOAD_ACTIVE_EXECUTIONS: &str = "SELECT body FROM seq_executions WHERE active";
+
+/// The views of the contexts of those executions: looked up by context for each active
+/// execution, never a scan of every view ever written.
+pub(super) const LOAD_ACTIVE_VIEWS: &str = "SELECT body FROM seq_views WHERE (project, keptn_context) \
+     IN (SELECT project, keptn_context FROM seq_executions WHERE active)";
 
 /// Rows per multi-row statement: well below both databases' limits on bound parameters.
 pub(super) const CHUNK: usize = 256;
@@ -35,53 +46,43 @@ pub(super) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// Implements [`SequenceStore`](super::SequenceStore) for `$store` (a type with a
-/// `pool: sqlx::Pool<$db>` field and an `unavailable(sqlx::Error, &str)` helper in scope).
+/// Implements [`SequenceStore`](super::SequenceStore) for `$store`, whose database is `$db`.
+///
+/// In scope where it is used: `unavailable(sqlx::Error, &str) -> SequenceStoreError`; on
+/// `$store`: `fn reader(&self) -> &sqlx::Pool<$db>`, `async fn apply(&self, EncodedCommit)`
+/// and `async fn delete_processed(&self, before_micros: i64) -> Result<u64, _>`.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty) => {
-        impl_sql_store!(@impl $store, $db, {});
-    };
-    ($store:ty, $db:ty, maintain = $maintain:ident) => {
-        impl_sql_store!(@impl $store, $db, {
-            async fn maintain(&self) -> Result<(), SequenceStoreError> {
-                self.$maintain().await
-            }
-        });
-    };
-    (@impl $store:ty, $db:ty, { $($extra:tt)* }) => {
         impl $store {
-            async fn write(&self, commit: &Commit) -> Result<(), sqlx::Error> {
+            /// Writes a commit with the connection of a transaction the caller owns.
+            async fn write_commit(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                c: &EncodedCommit,
+            ) -> Result<(), sqlx::Error> {
                 use sqlx::QueryBuilder;
-                let mut tx = self.pool.begin().await?;
-                let rows: Vec<ExecutionRow<'_>> = commit
-                    .executions
-                    .iter()
-                    .map(ExecutionRow::encode)
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                for chunk in chunks(&rows) {
+                for chunk in chunks(&c.executions) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO seq_executions (id, project, stage, service, keptn_context, \
                          sequence_name, triggered_id, state, active, current_triggered_id, \
                          current_task, task_open, triggered_at, arrival, updated_at, body) ",
                     );
                     q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.id)
-                            .push_bind(r.project)
-                            .push_bind(r.stage)
-                            .push_bind(r.service)
-                            .push_bind(r.keptn_context)
-                            .push_bind(r.sequence_name)
-                            .push_bind(r.triggered_id)
+                        b.push_bind(r.id.as_str())
+                            .push_bind(r.project.as_str())
+                            .push_bind(r.stage.as_str())
+                            .push_bind(r.service.as_str())
+                            .push_bind(r.keptn_context.as_str())
+                            .push_bind(r.sequence_name.as_str())
+                            .push_bind(r.triggered_id.as_str())
                             .push_bind(r.state)
                             .push_bind(r.active)
-                            .push_bind(r.current_triggered_id)
-                            .push_bind(r.current_task)
+                            .push_bind(r.current_triggered_id.as_deref())
+                            .push_bind(r.current_task.as_deref())
                             .push_bind(r.task_open)
                             .push_bind(r.triggered_at)
                             .push_bind(r.arrival)
                             .push_bind(r.updated_at)
-                            .push_bind(&r.body);
+                            .push_bind(r.body.as_str());
                     });
                     q.push(
                         " ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
@@ -90,91 +91,135 @@ macro_rules! impl_sql_store {
                          current_task = excluded.current_task, task_open = excluded.task_open, \
                          updated_at = excluded.updated_at, body = excluded.body",
                     );
-                    q.build().execute(&mut *tx).await?;
+                    q.build().execute(&mut *conn).await?;
                 }
-                let views: Vec<(&SequenceState, String)> = commit
-                    .views
-                    .iter()
-                    .map(|v| encode_view(v).map(|body| (v, body)))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                for chunk in chunks(&views) {
+                for chunk in chunks(&c.views) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO seq_views (project, keptn_context, name, state, time, body) ",
                     );
-                    q.push_values(chunk, |mut b, (v, body)| {
+                    q.push_values(chunk, |mut b, v| {
                         b.push_bind(v.project.as_str())
-                            .push_bind(v.shkeptncontext.as_str())
+                            .push_bind(v.keptn_context.as_str())
                             .push_bind(v.name.as_str())
-                            .push_bind(v.state.as_str())
-                            .push_bind(micros(v.time))
-                            .push_bind(body.as_str());
+                            .push_bind(v.state)
+                            .push_bind(v.time)
+                            .push_bind(v.body.as_str());
                     });
                     q.push(
                         " ON CONFLICT (project, keptn_context) DO UPDATE SET \
                          state = excluded.state, body = excluded.body",
                     );
-                    q.build().execute(&mut *tx).await?;
+                    q.build().execute(&mut *conn).await?;
                 }
-                for (key, paused) in &commit.pauses {
-                    let stage = key.stage.as_deref().unwrap_or("");
-                    let mut q = if *paused {
+                for pause in &c.pauses {
+                    let mut q = if pause.paused {
                         let mut q = QueryBuilder::<$db>::new(
                             "INSERT INTO seq_pauses (project, keptn_context, stage) VALUES (",
                         );
-                        q.push_bind(key.project.as_str())
+                        q.push_bind(pause.project.as_str())
                             .push(", ")
-                            .push_bind(key.keptn_context.as_str())
+                            .push_bind(pause.keptn_context.as_str())
                             .push(", ")
-                            .push_bind(stage)
+                            .push_bind(pause.stage.as_str())
                             .push(") ON CONFLICT DO NOTHING");
                         q
                     } else {
                         let mut q =
                             QueryBuilder::<$db>::new("DELETE FROM seq_pauses WHERE project = ");
-                        q.push_bind(key.project.as_str())
+                        q.push_bind(pause.project.as_str())
                             .push(" AND keptn_context = ")
-                            .push_bind(key.keptn_context.as_str())
+                            .push_bind(pause.keptn_context.as_str())
                             .push(" AND stage = ")
-                            .push_bind(stage);
+                            .push_bind(pause.stage.as_str());
                         q
                     };
-                    q.build().execute(&mut *tx).await?;
+                    q.build().execute(&mut *conn).await?;
                 }
-                let events: Vec<(i64, String)> = commit
-                    .outbox
-                    .iter()
-                    .map(|e| {
-                        (
-                            i64::try_from(e.seq).unwrap_or(i64::MAX),
-                            String::from_utf8(e.event.to_json()).unwrap_or_default(),
-                        )
-                    })
-                    .collect();
-                for chunk in chunks(&events) {
+                for chunk in chunks(&c.outbox) {
                     let mut q = QueryBuilder::<$db>::new("INSERT INTO seq_outbox (seq, event) ");
-                    q.push_values(chunk, |mut b, (seq, e)| {
-                        b.push_bind(*seq).push_bind(e.as_str());
+                    q.push_values(chunk, |mut b, (seq, event)| {
+                        b.push_bind(*seq).push_bind(event.as_str());
                     });
-                    q.build().execute(&mut *tx).await?;
+                    q.build().execute(&mut *conn).await?;
                 }
-                if let Some(up_to) = commit.outbox_published_up_to {
+                if let Some(up_to) = c.published_up_to {
                     let mut q = QueryBuilder::<$db>::new("DELETE FROM seq_outbox WHERE seq <= ");
-                    q.push_bind(i64::try_from(up_to).unwrap_or(i64::MAX));
-                    q.build().execute(&mut *tx).await?;
+                    q.push_bind(up_to);
+                    q.build().execute(&mut *conn).await?;
                 }
-                let at = micros(commit.at);
-                for chunk in chunks(&commit.processed) {
+                for chunk in chunks(&c.processed) {
                     let mut q = QueryBuilder::<$db>::new(
                         "INSERT INTO seq_processed (event_id, processed_at) ",
                     );
                     q.push_values(chunk, |mut b, id| {
-                        b.push_bind(id.as_str()).push_bind(at);
+                        b.push_bind(id.as_str()).push_bind(c.at);
                     });
                     q.push(" ON CONFLICT DO NOTHING");
-                    q.build().execute(&mut *tx).await?;
+                    q.build().execute(&mut *conn).await?;
                 }
-                tx.commit().await
+                Ok(())
+            }
+
+            /// The count of the executions matching `filter` (`page` is `None`), or the bodies
+            /// of a page of them in queue order.
+            fn executions_query(
+                filter: &ExecutionFilter,
+                page: Option<PageRequest>,
+            ) -> sqlx::QueryBuilder<'static, $db> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(match page {
+                    None => "SELECT COUNT(*) FROM seq_executions",
+                    Some(_) => "SELECT body FROM seq_executions",
+                });
+                Self::push_execution_filter(&mut q, filter);
+                if let Some(page) = page {
+                    q.push(" ORDER BY triggered_at, arrival, id");
+                    Self::push_page(&mut q, page);
+                }
+                q
+            }
+
+            /// The count of a project's views matching `filter`, or the bodies of a page of
+            /// them, newest first.
+            fn views_query(
+                project: &str,
+                filter: &ViewFilter,
+                page: Option<PageRequest>,
+            ) -> sqlx::QueryBuilder<'static, $db> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(match page {
+                    None => "SELECT COUNT(*) FROM seq_views",
+                    Some(_) => "SELECT body FROM seq_views",
+                });
+                Self::push_view_filter(&mut q, project, filter);
+                if let Some(page) = page {
+                    q.push(" ORDER BY time DESC, keptn_context DESC");
+                    Self::push_page(&mut q, page);
+                }
+                q
+            }
+
+            /// The count of the open task events matching `filter`, or the bodies of the
+            /// executions of a page of them, oldest update first.
+            fn triggered_query(
+                filter: &TriggeredFilter,
+                page: Option<PageRequest>,
+            ) -> sqlx::QueryBuilder<'static, $db> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(match page {
+                    None => "SELECT COUNT(*) FROM seq_executions",
+                    Some(_) => "SELECT body FROM seq_executions",
+                });
+                Self::push_triggered_filter(&mut q, filter);
+                if let Some(page) = page {
+                    q.push(" ORDER BY updated_at, id");
+                    Self::push_page(&mut q, page);
+                }
+                q
+            }
+
+            fn push_page(q: &mut sqlx::QueryBuilder<'static, $db>, page: PageRequest) {
+                q.push(" LIMIT ")
+                    .push_bind(i64::from(page.size))
+                    .push(" OFFSET ")
+                    .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
             }
 
             fn push_execution_filter(
@@ -267,7 +312,7 @@ macro_rules! impl_sql_store {
                 use sqlx::Row;
                 let row = q
                     .build()
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.reader())
                     .await
                     .map_err(|e| unavailable(e, "counting"))?;
                 let count: i64 = row.try_get(0).map_err(|e| unavailable(e, "counting"))?;
@@ -280,7 +325,7 @@ macro_rules! impl_sql_store {
                     "SELECT project, keptn_context, stage FROM seq_pauses",
                 )
                 .build()
-                .fetch_all(&self.pool)
+                .fetch_all(self.reader())
                 .await
                 .map_err(|e| unavailable(e, "loading pauses"))?;
                 let mut paused = Vec::with_capacity(rows.len());
@@ -303,7 +348,7 @@ macro_rules! impl_sql_store {
                 use sqlx::Row;
                 let rows = q
                     .build()
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.reader())
                     .await
                     .map_err(|e| unavailable(e, what))?;
                 rows.iter()
@@ -318,20 +363,14 @@ macro_rules! impl_sql_store {
                 if commit.is_empty() {
                     return Ok(());
                 }
-                self.write(commit).await.map_err(|e| match e {
-                    sqlx::Error::Encode(source) => SequenceStoreError::new(
-                        SequenceStoreErrorKind::Other,
-                        format!("cannot encode the commit: {source}"),
-                    ),
-                    other => unavailable(other, "committing"),
-                })
+                self.apply(EncodedCommit::encode(commit)?).await
             }
 
             async fn load_active(&self) -> Result<RestoredState, SequenceStoreError> {
                 use sqlx::QueryBuilder;
                 let executions = self
                     .bodies(
-                        &mut QueryBuilder::<$db>::new("SELECT body FROM seq_executions WHERE active"),
+                        &mut QueryBuilder::<$db>::new($crate::orchestrator::store::sql::LOAD_ACTIVE_EXECUTIONS),
                         "loading active executions",
                     )
                     .await?
@@ -340,11 +379,7 @@ macro_rules! impl_sql_store {
                     .collect::<Result<Vec<_>, _>>()?;
                 let views = self
                     .bodies(
-                        &mut QueryBuilder::<$db>::new(
-                            "SELECT v.body FROM seq_views v WHERE EXISTS (SELECT 1 FROM \
-                             seq_executions e WHERE e.active AND e.project = v.project AND \
-                             e.keptn_context = v.keptn_context)",
-                        ),
+                        &mut QueryBuilder::<$db>::new($crate::orchestrator::store::sql::LOAD_ACTIVE_VIEWS),
                         "loading views",
                     )
                     .await?
@@ -379,16 +414,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn prune_processed(&self, before: DateTime<Utc>) -> Result<u64, SequenceStoreError> {
-                let mut q = sqlx::QueryBuilder::<$db>::new(
-                    "DELETE FROM seq_processed WHERE processed_at < ",
-                );
-                q.push_bind(micros(before));
-                let done = q
-                    .build()
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| unavailable(e, "pruning processed ids"))?;
-                Ok(done.rows_affected())
+                self.delete_processed(micros(before)).await
             }
 
             async fn outbox(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>, SequenceStoreError> {
@@ -399,7 +425,7 @@ macro_rules! impl_sql_store {
                     .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
                 let rows = q
                     .build()
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.reader())
                     .await
                     .map_err(|e| unavailable(e, "reading the outbox"))?;
                 rows.iter()
@@ -436,15 +462,8 @@ macro_rules! impl_sql_store {
                 filter: &ExecutionFilter,
                 page: PageRequest,
             ) -> Result<Page<SequenceExecution>, SequenceStoreError> {
-                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM seq_executions");
-                Self::push_execution_filter(&mut count, filter);
-                let total = self.count(&mut count).await?;
-                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT body FROM seq_executions");
-                Self::push_execution_filter(&mut q, filter);
-                q.push(" ORDER BY triggered_at, arrival, id LIMIT ")
-                    .push_bind(i64::from(page.size))
-                    .push(" OFFSET ")
-                    .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+                let total = self.count(&mut Self::executions_query(filter, None)).await?;
+                let mut q = Self::executions_query(filter, Some(page));
                 let items = self
                     .bodies(&mut q, "listing executions")
                     .await?
@@ -476,15 +495,8 @@ macro_rules! impl_sql_store {
                 filter: &ViewFilter,
                 page: PageRequest,
             ) -> Result<Page<SequenceState>, SequenceStoreError> {
-                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM seq_views");
-                Self::push_view_filter(&mut count, project, filter);
-                let total = self.count(&mut count).await?;
-                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT body FROM seq_views");
-                Self::push_view_filter(&mut q, project, filter);
-                q.push(" ORDER BY time DESC, keptn_context DESC LIMIT ")
-                    .push_bind(i64::from(page.size))
-                    .push(" OFFSET ")
-                    .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+                let total = self.count(&mut Self::views_query(project, filter, None)).await?;
+                let mut q = Self::views_query(project, filter, Some(page));
                 let items = self
                     .bodies(&mut q, "listing views")
                     .await?
@@ -499,15 +511,8 @@ macro_rules! impl_sql_store {
                 filter: &TriggeredFilter,
                 page: PageRequest,
             ) -> Result<Page<KeptnEvent>, SequenceStoreError> {
-                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM seq_executions");
-                Self::push_triggered_filter(&mut count, filter);
-                let total = self.count(&mut count).await?;
-                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT body FROM seq_executions");
-                Self::push_triggered_filter(&mut q, filter);
-                q.push(" ORDER BY updated_at, id LIMIT ")
-                    .push_bind(i64::from(page.size))
-                    .push(" OFFSET ")
-                    .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+                let total = self.count(&mut Self::triggered_query(filter, None)).await?;
+                let mut q = Self::triggered_query(filter, Some(page));
                 let mut items = Vec::new();
                 for body in self.bodies(&mut q, "listing open task events").await? {
                     if let Some(event) = decode_execution(&body)?.open_task_event() {
@@ -520,8 +525,6 @@ macro_rules! impl_sql_store {
             async fn pauses(&self) -> Result<Vec<PauseKey>, SequenceStoreError> {
                 self.read_pauses().await
             }
-
-            $($extra)*
         }
     };
 }
