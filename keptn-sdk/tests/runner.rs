@@ -143,6 +143,52 @@ async fn finished_is_sent_even_when_the_handler_fails() {
 }
 
 #[tokio::test]
+async fn an_interrupted_handler_answers_nothing_and_its_event_comes_back() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let (transport, mut handle) = MockTransport::new();
+    let handler = handler_fn("test", move |_ctx: TaskContext, _data: Value| {
+        let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                Err(HandlerError::interrupted(std::io::Error::other(
+                    "the process is stopping",
+                )))
+            } else {
+                Ok(FinishedData::pass())
+            }
+        }
+    });
+    let runner =
+        Running::start(TaskRunner::new(transport, handler).retry_delay(Duration::from_millis(250)));
+    let first = handle.inject(fixtures::test_triggered());
+    assert_eq!(
+        next(&mut handle).await.type_string(),
+        "sh.keptn.event.test.started"
+    );
+    assert_eq!(
+        settled(first).await,
+        Settlement::Nacked(Some(Duration::from_millis(250))),
+        "the event goes back to the transport"
+    );
+    assert!(
+        handle.try_next_published().is_none(),
+        "no .finished for an interrupted task"
+    );
+    let again = handle.inject_attempt(fixtures::test_triggered(), 2);
+    next(&mut handle).await;
+    let finished = next(&mut handle).await;
+    assert_eq!(data(&finished).result, Some(KeptnResult::Pass));
+    assert_eq!(settled(again).await, Settlement::Acked);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "handled again, not skipped as done"
+    );
+    runner.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_panicking_handler_is_reported_as_errored() {
     let (transport, mut handle) = MockTransport::new();
     let handler = handler_fn("test", |_ctx: TaskContext, _data: Value| async {

@@ -14,7 +14,10 @@
 //!
 //! An error returned by the handler becomes a `.finished` event with status `errored`, result
 //! `fail` and the error text as message; a panic in the handler is caught and reported the same
-//! way. A handler that answers later (a manual approval, a long job tracked elsewhere) returns
+//! way. A handler stopped by its own process's shutdown before it could finish returns
+//! [`HandlerError::interrupted`]: then nothing is answered and the delivery is nacked, so the
+//! event is handled again after the restart instead of failing the sequence. A handler that
+//! answers later (a manual approval, a long job tracked elsewhere) returns
 //! [`TaskOutcome::Deferred`] and sends the `.finished` event itself through the
 //! [`DeferredFinish`] handle of its [`TaskContext`].
 //!
@@ -107,6 +110,7 @@ impl From<FinishedData> for TaskOutcome {
 /// (that would conflict with the blanket conversion).
 pub struct HandlerError {
     inner: Box<dyn std::error::Error + Send + Sync + 'static>,
+    interrupted: bool,
 }
 
 impl HandlerError {
@@ -114,7 +118,23 @@ impl HandlerError {
     pub fn msg(message: impl fmt::Display) -> Self {
         Self {
             inner: message.to_string().into(),
+            interrupted: false,
         }
+    }
+
+    /// The handler stopped before its end because its process is shutting down (not because
+    /// the task failed): the runner publishes no `.finished` and gives the event back to the
+    /// transport, so that it is handled again after the restart.
+    pub fn interrupted(err: impl Into<HandlerError>) -> Self {
+        Self {
+            interrupted: true,
+            ..err.into()
+        }
+    }
+
+    /// Whether this is an [interruption](Self::interrupted) rather than a failure.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted
     }
 
     /// The message of `.finished`: the error and its causes, separated by `: `.
@@ -143,6 +163,7 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
     fn from(err: E) -> Self {
         Self {
             inner: Box::new(err),
+            interrupted: false,
         }
     }
 }
@@ -155,7 +176,10 @@ impl fmt::Display for HandlerError {
 
 impl fmt::Debug for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("HandlerError").field(&self.report()).finish()
+        f.debug_struct("HandlerError")
+            .field("report", &self.report())
+            .field("interrupted", &self.interrupted)
+            .finish()
     }
 }
 

@@ -395,6 +395,14 @@ impl Shared {
     }
 }
 
+/// How a job ended, when publishing did not fail.
+enum Answered {
+    /// The event was answered as the protocol says (or the handler answers it later).
+    Yes,
+    /// The handler was interrupted: nothing was answered, and the event goes back.
+    Interrupted,
+}
+
 struct Job<H> {
     transport: Arc<dyn Transport>,
     handler: Arc<H>,
@@ -414,9 +422,14 @@ impl<H: TaskHandler> Job<H> {
             return;
         };
         match result {
-            Ok(()) => {
+            Ok(Answered::Yes) => {
                 settle(acker.ack().await, &id);
                 self.shared.dedup().finish(&id);
+            }
+            Ok(Answered::Interrupted) => {
+                info!(event_id = %id, "the handler was interrupted; the event goes back to the transport");
+                self.shared.dedup().forget(&id);
+                settle(acker.nack(Some(self.retry_delay)).await, &id);
             }
             Err(err) => {
                 warn!(error = %err, "publishing the answer failed; the event will be handled again");
@@ -426,7 +439,7 @@ impl<H: TaskHandler> Job<H> {
         }
     }
 
-    async fn protocol(&self, event: KeptnEvent, attempt: u32) -> Result<(), TransportError> {
+    async fn protocol(&self, event: KeptnEvent, attempt: u32) -> Result<Answered, TransportError> {
         let triggered = Arc::new(event);
         if self.send_started {
             let started = triggered
@@ -434,19 +447,27 @@ impl<H: TaskHandler> Job<H> {
                 .map_err(|e| encode_error(&triggered.id, e))?;
             self.transport.publish(&started).await?;
         }
-        let (outcome, failed) = self.call_handler(&triggered, attempt).await;
+        let Some((outcome, failed)) = self.call_handler(&triggered, attempt).await else {
+            return Ok(Answered::Interrupted);
+        };
         let finished = match outcome {
             TaskOutcome::Finished(data) if self.send_finished || failed => data,
-            TaskOutcome::Finished(_) | TaskOutcome::Deferred => return Ok(()),
+            TaskOutcome::Finished(_) | TaskOutcome::Deferred => return Ok(Answered::Yes),
         };
         let finished = triggered
             .finished(&self.source, finished)
             .map_err(|e| encode_error(&triggered.id, e))?;
-        self.transport.publish(&finished).await
+        self.transport.publish(&finished).await?;
+        Ok(Answered::Yes)
     }
 
     /// Calls the handler; the flag says whether it failed (error, panic, unreadable data).
-    async fn call_handler(&self, triggered: &Arc<KeptnEvent>, attempt: u32) -> (TaskOutcome, bool) {
+    /// `None`: the handler was interrupted and nothing must be answered.
+    async fn call_handler(
+        &self,
+        triggered: &Arc<KeptnEvent>,
+        attempt: u32,
+    ) -> Option<(TaskOutcome, bool)> {
         let data = match serde_json::from_value::<H::Data>(triggered.data.clone()) {
             Ok(data) => data,
             Err(err) => {
@@ -457,7 +478,7 @@ impl<H: TaskHandler> Job<H> {
                     std::any::type_name::<H::Data>()
                 );
                 warn!(%message, "not calling the handler");
-                return (FinishedData::errored(message).into(), true);
+                return Some((FinishedData::errored(message).into(), true));
             }
         };
         let ctx = TaskContext::new(
@@ -470,16 +491,17 @@ impl<H: TaskHandler> Job<H> {
             .catch_unwind()
             .await
         {
-            Ok(Ok(outcome)) => (outcome, false),
+            Ok(Ok(outcome)) => Some((outcome, false)),
+            Ok(Err(err)) if err.is_interrupted() => None,
             Ok(Err(err)) => {
                 let message = err.report();
                 warn!(error = %message, "the handler failed");
-                (FinishedData::errored(message).into(), true)
+                Some((FinishedData::errored(message).into(), true))
             }
             Err(panic) => {
                 let message = format!("the handler panicked: {}", panic_message(&*panic));
                 warn!(%message);
-                (FinishedData::errored(message).into(), true)
+                Some((FinishedData::errored(message).into(), true))
             }
         }
     }

@@ -146,7 +146,12 @@ impl TaskHandler for TestHandler {
             request.workload.test_strategy, request.uri
         ))
         .await?;
-        let mut run = self.tester.run(&request, &self.cancel).await?;
+        let mut run = match self.tester.run(&request, &self.cancel).await {
+            Ok(run) => run,
+            // Stopped by the plane's shutdown: the test runs again after the restart.
+            Err(e @ LoadTestError::Cancelled) => return Err(HandlerError::interrupted(e)),
+            Err(e) => return Err(e.into()),
+        };
         run.id = event.id.to_string();
         self.results.record(&run).await?;
         Ok(finished(&run))
