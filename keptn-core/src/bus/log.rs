@@ -51,6 +51,14 @@ pub struct ConsumerPosition {
 ///   adds `newly_acked` and forgets acknowledgements at or below the cursor.
 #[async_trait]
 pub trait EventLog: Send + Sync + fmt::Debug + 'static {
+    /// Checks that `event` can be appended, before it joins a batch: an event refused here
+    /// fails only its own publish, never the batch it would have been appended with. The
+    /// default admits every event.
+    fn admit(&self, event: &KeptnEvent) -> Result<(), LogError> {
+        let _ = event;
+        Ok(())
+    }
+
     /// Appends a batch; see the contract.
     async fn append(&self, events: &[KeptnEvent]) -> Result<Vec<Option<u64>>, LogError>;
 

@@ -289,6 +289,13 @@ impl Transport for DurableBus {
         if self.inner.shutdown.is_cancelled() {
             return Err(closed());
         }
+        self.inner.log.admit(event).map_err(|e| {
+            TransportError::with_source(
+                TransportErrorKind::Publish,
+                format!("event {} was refused", event.id),
+                e,
+            )
+        })?;
         let (tx, rx) = oneshot::channel();
         self.inner
             .append_tx

@@ -1,11 +1,13 @@
 //! The bus's log in SQLite, in the shared database (feature `sqlite`).
 //!
-//! Tables: `bus_log` (the events, with an `AUTOINCREMENT` sequence so numbers are never reused,
-//! unique on the event id), `bus_consumers` (each durable consumer's cursor) and `bus_acks`
-//! (acknowledged events above a cursor). Appends and position updates go through the database's
-//! single writer, so they are committed in groups.
+//! Tables: `bus_log` (the self-contained log: each event, with an `AUTOINCREMENT` sequence so
+//! numbers are never reused, unique on the event id), `bus_refs` (the write-through log of the
+//! embedded control plane: only sequence numbers and ids, the events themselves are rows of the
+//! event store's `events` table written in the same transaction), `bus_consumers` (each durable
+//! consumer's cursor) and `bus_acks` (acknowledged events above a cursor). Appends and position
+//! updates go through the database's single writer, so they are committed in groups.
 //!
-//! The log keeps an event until every durable consumer has passed it and it is older than the
+//! The log keeps an entry until every durable consumer has passed it and it is older than the
 //! retention time (one hour by default); [`SqliteEventLog::prune`] deletes the rest and the bus
 //! calls it periodically. The event store keeps the history; the log only carries events between
 //! components.
@@ -18,14 +20,18 @@ use keptn_sdk::KeptnEvent;
 use sqlx::Row;
 
 use super::log::{ConsumerPosition, EventLog, LogError};
+use crate::datastore::record::{EventRecord, batch_records};
+use crate::datastore::sqlite::write::insert_records;
+use crate::datastore::{DATASTORE_QUEUE_GROUP, InsertOutcome};
 use crate::db::{DbError, Migration, Migrations, SqliteDb};
 
 static BUS_MIGRATIONS: Migrations = Migrations {
     component: "bus",
-    steps: &[Migration {
-        version: 1,
-        description: "event log and consumer positions",
-        sql: "CREATE TABLE bus_log (
+    steps: &[
+        Migration {
+            version: 1,
+            description: "event log and consumer positions",
+            sql: "CREATE TABLE bus_log (
                   seq INTEGER PRIMARY KEY AUTOINCREMENT,
                   id TEXT NOT NULL UNIQUE,
                   appended_at INTEGER NOT NULL,
@@ -40,17 +46,28 @@ static BUS_MIGRATIONS: Migrations = Migrations {
                   seq INTEGER NOT NULL,
                   PRIMARY KEY (name, seq)
               ) WITHOUT ROWID;",
-    }],
+        },
+        Migration {
+            version: 2,
+            description: "log entries that refer to the event store",
+            sql: "CREATE TABLE bus_refs (
+                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                  id TEXT NOT NULL UNIQUE,
+                  appended_at INTEGER NOT NULL
+              );",
+        },
+    ],
 };
 
 /// Rows per INSERT statement (three parameters each, well under SQLite's limit).
 const APPEND_CHUNK: usize = 200;
 
-/// The bus's log in a [`SqliteDb`]: tables `bus_log`, `bus_consumers` and `bus_acks`,
-/// written through the database's single writer.
+/// The bus's log in a [`SqliteDb`]: tables `bus_log` (or `bus_refs`), `bus_consumers` and
+/// `bus_acks`, written through the database's single writer.
 #[derive(Debug, Clone)]
 pub struct SqliteEventLog {
     db: SqliteDb,
+    write_through: bool,
 }
 
 fn log_err(operation: &'static str) -> impl FnOnce(DbError) -> LogError {
@@ -62,12 +79,82 @@ fn sql_err(operation: &'static str) -> impl FnOnce(sqlx::Error) -> LogError {
 }
 
 impl SqliteEventLog {
-    /// The log in `db` (its tables are created when missing).
+    /// The log in `db` (its tables are created when missing): the log keeps its own copy of
+    /// each event.
     pub async fn new(db: SqliteDb) -> Result<Self, LogError> {
         db.migrate(&BUS_MIGRATIONS)
             .await
             .map_err(log_err("migration"))?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            write_through: false,
+        })
+    }
+
+    /// The log of the embedded control plane: appending stores the events in `store` (the
+    /// event store, in the same database) in the same transaction, and the log keeps only
+    /// their sequence numbers. An accepted event is then written once, and no datastore
+    /// consumer is needed; events of a deleted project disappear from the log with it.
+    ///
+    /// Events that an earlier version left in the self-contained log are still delivered, and
+    /// the datastore consumer such a version ran is dropped (it would hold back pruning).
+    pub async fn write_through(
+        store: &crate::datastore::SqliteEventStore,
+    ) -> Result<Self, LogError> {
+        let db = store.db().clone();
+        db.migrate(&BUS_MIGRATIONS)
+            .await
+            .map_err(log_err("migration"))?;
+        db.write(|conn| {
+            Box::pin(async move {
+                for sql in [
+                    "DELETE FROM bus_consumers WHERE name = ?1",
+                    "DELETE FROM bus_acks WHERE name = ?1",
+                ] {
+                    sqlx::query(sql)
+                        .bind(DATASTORE_QUEUE_GROUP)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(sql_err("dropping the datastore consumer"))?;
+                }
+                // Numbers continue above those the self-contained log gave, so stored consumer
+                // cursors stay valid.
+                let numbers = |table: &'static str| {
+                    sqlx::query_scalar::<_, i64>("SELECT seq FROM sqlite_sequence WHERE name = ?1")
+                        .bind(table)
+                };
+                let given = numbers("bus_log")
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(sql_err("numbering"))?
+                    .unwrap_or(0);
+                let refs = numbers("bus_refs")
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(sql_err("numbering"))?;
+                let sql = match refs {
+                    Some(refs) if refs >= given => None,
+                    Some(_) => Some("UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'bus_refs'"),
+                    None if given > 0 => {
+                        Some("INSERT INTO sqlite_sequence (name, seq) VALUES ('bus_refs', ?1)")
+                    }
+                    None => None,
+                };
+                if let Some(sql) = sql {
+                    sqlx::query(sql)
+                        .bind(given)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(sql_err("numbering"))?;
+                }
+                Ok::<_, LogError>(())
+            })
+        })
+        .await?;
+        Ok(Self {
+            db,
+            write_through: true,
+        })
     }
 
     /// Deletes events that every durable consumer has passed and that are older than
@@ -78,19 +165,81 @@ impl SqliteEventLog {
         self.db
             .write(move |conn| {
                 Box::pin(async move {
-                    let done = sqlx::query(
-                        "DELETE FROM bus_log WHERE appended_at < ?1 AND seq <= \
-                         (SELECT COALESCE(MIN(cursor), 0) FROM bus_consumers)",
-                    )
-                    .bind(cutoff)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(sql_err("prune"))?;
-                    Ok::<_, LogError>(done.rows_affected())
+                    let mut deleted = 0;
+                    for table in ["bus_log", "bus_refs"] {
+                        let done = sqlx::query(&format!(
+                            "DELETE FROM {table} WHERE appended_at < ?1 AND seq <= \
+                             (SELECT COALESCE(MIN(cursor), 0) FROM bus_consumers)"
+                        ))
+                        .bind(cutoff)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(sql_err("prune"))?;
+                        deleted += done.rows_affected();
+                    }
+                    Ok::<_, LogError>(deleted)
                 })
             })
             .await
     }
+}
+
+/// Appends `(id, event)` rows to `table` (`bus_log` with the event, `bus_refs` without) in
+/// multi-row statements, and returns the sequence numbers of the rows that were new.
+///
+/// No `RETURNING` (each returned row costs a message from SQLite's connection thread): under the
+/// single writer, the rows of one statement get consecutive numbers ending at its last rowid;
+/// only when some were duplicates are the new ones read back.
+async fn append_rows(
+    conn: &mut sqlx::SqliteConnection,
+    table: &str,
+    rows: &[(&str, Option<&str>)],
+    now: i64,
+) -> Result<HashMap<String, u64>, LogError> {
+    let with_event = table == "bus_log";
+    let mut seqs = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(APPEND_CHUNK) {
+        let (one, columns) = if with_event {
+            ("(?, ?, ?)", "(id, appended_at, event)")
+        } else {
+            ("(?, ?)", "(id, appended_at)")
+        };
+        let sql = format!(
+            "INSERT OR IGNORE INTO {table} {columns} VALUES {}",
+            vec![one; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, event) in chunk {
+            query = query.bind(*id).bind(now);
+            if with_event {
+                query = query.bind(event.unwrap_or_default());
+            }
+        }
+        let done = sqlx::Executor::execute(&mut *conn, query)
+            .await
+            .map_err(sql_err("append"))?;
+        let count = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+        let last = done.last_insert_rowid();
+        if count == chunk.len() {
+            let first = last - chunk.len() as i64 + 1;
+            for (offset, (id, _)) in chunk.iter().enumerate() {
+                seqs.insert((*id).to_owned(), (first + offset as i64) as u64);
+            }
+        } else if count > 0 {
+            let found = sqlx::query(&format!(
+                "SELECT id, seq FROM {table} WHERE seq > ?1 AND seq <= ?2"
+            ))
+            .bind(last - count as i64)
+            .bind(last)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sql_err("append"))?;
+            for row in found {
+                seqs.insert(row.get::<String, _>(0), row.get::<i64, _>(1) as u64);
+            }
+        }
+    }
+    Ok(seqs)
 }
 
 impl From<DbError> for LogError {
@@ -101,58 +250,65 @@ impl From<DbError> for LogError {
 
 #[async_trait]
 impl EventLog for SqliteEventLog {
+    fn admit(&self, event: &KeptnEvent) -> Result<(), LogError> {
+        if self.write_through {
+            EventRecord::check(event).map_err(|e| LogError::new("append", e))?;
+        }
+        Ok(())
+    }
+
     async fn append(&self, events: &[KeptnEvent]) -> Result<Vec<Option<u64>>, LogError> {
-        let rows: Arc<Vec<(String, String)>> = Arc::new(
-            events
-                .iter()
-                .map(|e| {
-                    (
-                        e.id.to_string(),
-                        String::from_utf8(e.to_json()).unwrap_or_default(),
-                    )
-                })
-                .collect(),
-        );
         let now = chrono::Utc::now().timestamp_millis();
         // The writer may run the closure again when another write of its group fails, so it
         // only reads what it captured.
-        self.db
-            .write(move |conn| {
-                let rows = Arc::clone(&rows);
-                Box::pin(async move {
-                    let mut seqs: HashMap<String, u64> = HashMap::with_capacity(rows.len());
-                    for chunk in rows.chunks(APPEND_CHUNK) {
-                        let mut sql =
-                            String::from("INSERT INTO bus_log (id, appended_at, event) VALUES ");
-                        for i in 0..chunk.len() {
-                            if i > 0 {
-                                sql.push(',');
-                            }
-                            sql.push_str("(?, ?, ?)");
-                        }
-                        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id, seq");
-                        let mut query = sqlx::query(&sql);
-                        for (id, json) in chunk {
-                            query = query.bind(id).bind(now).bind(json);
-                        }
-                        for row in query
-                            .fetch_all(&mut *conn)
+        let mut seqs: HashMap<String, u64> = if self.write_through {
+            let (records, _) = batch_records(events).map_err(|e| LogError::new("append", e))?;
+            let records = Arc::new(records);
+            self.db
+                .write(move |conn| {
+                    let records = Arc::clone(&records);
+                    Box::pin(async move {
+                        let outcomes = insert_records(conn, &records)
                             .await
-                            .map_err(sql_err("append"))?
-                        {
-                            seqs.insert(row.get::<String, _>(0), row.get::<i64, _>(1) as u64);
-                        }
-                    }
-                    // An id twice in one batch: its first occurrence was appended, the others
-                    // are duplicates.
-                    let mut out = Vec::with_capacity(rows.len());
-                    for (id, _) in rows.iter() {
-                        out.push(seqs.remove(id));
-                    }
-                    Ok::<_, LogError>(out)
+                            .map_err(|e| LogError::new("append", e))?;
+                        let fresh: Vec<(&str, Option<&str>)> = records
+                            .iter()
+                            .zip(outcomes)
+                            .filter(|(_, o)| *o == InsertOutcome::Inserted)
+                            .map(|(r, _)| (r.id.as_str(), None))
+                            .collect();
+                        append_rows(conn, "bus_refs", &fresh, now).await
+                    })
                 })
-            })
-            .await
+                .await?
+        } else {
+            let rows: Arc<Vec<(String, String)>> = Arc::new(
+                events
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.id.to_string(),
+                            String::from_utf8(e.to_json()).unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+            );
+            self.db
+                .write(move |conn| {
+                    let rows = Arc::clone(&rows);
+                    Box::pin(async move {
+                        let fresh: Vec<(&str, Option<&str>)> = rows
+                            .iter()
+                            .map(|(id, json)| (id.as_str(), Some(json.as_str())))
+                            .collect();
+                        append_rows(conn, "bus_log", &fresh, now).await
+                    })
+                })
+                .await?
+        };
+        // An id twice in one batch: its first occurrence was appended, the others are
+        // duplicates.
+        Ok(events.iter().map(|e| seqs.remove(e.id.as_str())).collect())
     }
 
     async fn read_after(
@@ -160,13 +316,21 @@ impl EventLog for SqliteEventLog {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, KeptnEvent)>, LogError> {
-        let rows =
-            sqlx::query("SELECT seq, event FROM bus_log WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-                .bind(after as i64)
-                .bind(limit as i64)
-                .fetch_all(self.db.read_pool())
-                .await
-                .map_err(sql_err("read"))?;
+        let sql = if self.write_through {
+            "SELECT seq, event FROM (\
+                 SELECT b.seq AS seq, e.event AS event FROM bus_refs b \
+                 JOIN events e ON e.id = b.id WHERE b.seq > ?1 \
+                 UNION ALL SELECT seq, event FROM bus_log WHERE seq > ?1) \
+             ORDER BY seq LIMIT ?2"
+        } else {
+            "SELECT seq, event FROM bus_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        };
+        let rows = sqlx::query(sql)
+            .bind(after as i64)
+            .bind(limit as i64)
+            .fetch_all(self.db.read_pool())
+            .await
+            .map_err(sql_err("read"))?;
         rows.into_iter()
             .map(|row| {
                 let seq: i64 = row.get(0);
@@ -179,12 +343,17 @@ impl EventLog for SqliteEventLog {
     }
 
     async fn last_seq(&self) -> Result<u64, LogError> {
-        // sqlite_sequence remembers the highest number ever given, even after pruning.
-        let row = sqlx::query("SELECT seq FROM sqlite_sequence WHERE name = 'bus_log'")
-            .fetch_optional(self.db.read_pool())
-            .await
-            .map_err(sql_err("last sequence"))?;
-        Ok(row.map(|r| r.get::<i64, _>(0) as u64).unwrap_or(0))
+        // sqlite_sequence remembers the highest number ever given, even after pruning;
+        // `bus_refs` starts above `bus_log`, so the larger of the two is the last.
+        let row = sqlx::query(
+            "SELECT MAX(seq) FROM sqlite_sequence WHERE name IN ('bus_log', 'bus_refs')",
+        )
+        .fetch_optional(self.db.read_pool())
+        .await
+        .map_err(sql_err("last sequence"))?;
+        Ok(row
+            .and_then(|r| r.get::<Option<i64>, _>(0))
+            .map_or(0, |seq| seq as u64))
     }
 
     async fn load_consumer(&self, name: &str) -> Result<Option<ConsumerPosition>, LogError> {
@@ -332,6 +501,126 @@ mod tests {
         let again = log.append(&[event(9)]).await.unwrap();
         assert!(again[0].unwrap() > last);
         bus.shutdown().await;
+        db.close().await;
+    }
+}
+
+#[cfg(test)]
+mod write_through_tests {
+    use super::*;
+    use crate::bus::{DurableBus, DurableBusConfig};
+    use crate::datastore::{EventQuery, EventStore, SqliteEventStore};
+    use futures::StreamExt;
+    use keptn_sdk::event::{EventData, EventType, Phase};
+    use keptn_sdk::transport::{SubjectPattern, SubscribeOptions, Transport};
+
+    fn event(project: &str) -> KeptnEvent {
+        KeptnEvent::builder(EventType::task("test", Phase::Triggered))
+            .source("t")
+            .data(&EventData::scope(project, "s", "svc"))
+            .unwrap()
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn publishing_stores_the_event_once_and_delivers_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(dir.path().join("keptn.db")).await.unwrap();
+        let store = SqliteEventStore::new(db.clone()).await.unwrap();
+        let log = Arc::new(SqliteEventLog::write_through(&store).await.unwrap());
+        let bus = DurableBus::open(log.clone(), DurableBusConfig::default())
+            .await
+            .unwrap();
+        let mut sub = bus
+            .subscribe(SubscribeOptions::new(SubjectPattern::all_keptn()).queue_group("c"))
+            .await
+            .unwrap();
+        let kept = event("kept");
+        let gone = event("gone");
+        bus.publish(&kept).await.unwrap();
+        bus.publish(&kept).await.unwrap();
+        bus.publish(&gone).await.unwrap();
+        let page = store.query(&EventQuery::project("kept")).await.unwrap();
+        assert_eq!(page.total_count, 1, "stored once by the publish itself");
+        for expected in [&kept, &gone] {
+            let d = sub.next().await.unwrap().unwrap();
+            assert_eq!(d.event().id, expected.id);
+            d.ack().await.unwrap();
+        }
+        assert_eq!(log.read_after(0, 10).await.unwrap().len(), 2);
+        let mut far = event("kept");
+        far.time = "2300-01-01T00:00:00Z".parse().unwrap();
+        let beside = event("kept");
+        let (refused, fine) = tokio::join!(bus.publish(&far), bus.publish(&beside));
+        let refused = refused.unwrap_err();
+        assert!(
+            format!("{:?}", refused).contains("outside the range"),
+            "{refused:?}"
+        );
+        fine.expect("an event published beside a refused one is stored");
+        sub.next().await.unwrap().unwrap().ack().await.unwrap();
+        store.delete_project("gone").await.unwrap();
+        let left = log.read_after(0, 10).await.unwrap();
+        assert_eq!(left.len(), 2, "a deleted project's events leave the log");
+        assert_eq!(left[0].1.id, kept.id);
+        bus.shutdown().await;
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_data_directory_of_the_self_contained_log_moves_to_write_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keptn.db");
+        let old: Vec<KeptnEvent> = (0..3).map(|_| event("p")).collect();
+        let group = |name: &str| {
+            SubscribeOptions::new(SubjectPattern::all_keptn()).queue_group(name.to_owned())
+        };
+        {
+            let db = SqliteDb::open(&path).await.unwrap();
+            let log = Arc::new(SqliteEventLog::new(db.clone()).await.unwrap());
+            let bus = DurableBus::open(log, DurableBusConfig::default())
+                .await
+                .unwrap();
+            let mut sub = bus.subscribe(group("c")).await.unwrap();
+            let _datastore = bus.subscribe(group(DATASTORE_QUEUE_GROUP)).await.unwrap();
+            for e in &old {
+                bus.publish(e).await.unwrap();
+            }
+            sub.next().await.unwrap().unwrap().ack().await.unwrap();
+            bus.shutdown().await;
+            db.close().await;
+        }
+        let db = SqliteDb::open(&path).await.unwrap();
+        let store = SqliteEventStore::new(db.clone()).await.unwrap();
+        let log = Arc::new(SqliteEventLog::write_through(&store).await.unwrap());
+        assert_eq!(log.last_seq().await.unwrap(), 3);
+        let bus = DurableBus::open(log.clone(), DurableBusConfig::default())
+            .await
+            .unwrap();
+        let mut sub = bus.subscribe(group("c")).await.unwrap();
+        let new = event("p");
+        bus.publish(&new).await.unwrap();
+        for expected in [&old[1], &old[2], &new] {
+            let d = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+                .await
+                .expect("delivered in time")
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                d.event().id,
+                expected.id,
+                "pending events first, then the new one"
+            );
+            d.ack().await.unwrap();
+        }
+        bus.shutdown().await;
+        assert_eq!(
+            log.prune(std::time::Duration::ZERO).await.unwrap(),
+            4,
+            "the dropped datastore consumer holds nothing back"
+        );
+        assert_eq!(log.last_seq().await.unwrap(), 4, "numbers are not reused");
         db.close().await;
     }
 }

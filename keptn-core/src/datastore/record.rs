@@ -43,9 +43,9 @@ pub struct EventRecord {
 }
 
 impl EventRecord {
-    /// Extracts the record of `event`; fails with `InvalidEvent` when the event cannot be
-    /// stored (an empty id or context, a time outside 1677-09-21..2262-04-11).
-    pub fn from_event(event: &KeptnEvent) -> Result<Self, StoreError> {
+    /// Checks that `event` can be stored (a non-empty id and keptn context, a time in the
+    /// supported range) without building the record; returns the time in nanoseconds.
+    pub fn check(event: &KeptnEvent) -> Result<i64, StoreError> {
         if event.id.as_str().is_empty() {
             return Err(StoreError::invalid_event("event id must not be empty"));
         }
@@ -55,13 +55,19 @@ impl EventRecord {
                 event.id
             )));
         }
-        let time = event_time_nanos(&event.time).ok_or_else(|| {
+        event_time_nanos(&event.time).ok_or_else(|| {
             StoreError::invalid_event(format!(
                 "event {}: time {} is outside the range the store supports \
                  (1677-09-21 to 2262-04-11)",
                 event.id, event.time
             ))
-        })?;
+        })
+    }
+
+    /// Extracts the record of `event`; fails with `InvalidEvent` when the event cannot be
+    /// stored (an empty id or context, a time outside 1677-09-21..2262-04-11).
+    pub fn from_event(event: &KeptnEvent) -> Result<Self, StoreError> {
+        let time = Self::check(event)?;
         let json = if event.data.get("eventContext").is_some() {
             let mut value = serde_json::to_value(event).map_err(|e| {
                 StoreError::with_source(

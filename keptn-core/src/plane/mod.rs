@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiConfig, ApiState};
 use crate::bus::{DurableBus, DurableBusConfig, EventLog, SqliteEventLog};
 use crate::configstore::{ConfigStore, GitConfigStore, GitStoreOptions};
-use crate::datastore::{EventStore, Ingester, SqliteEventStore};
+use crate::datastore::{EventStore, SqliteEventStore};
 use crate::db::SqliteDb;
 use crate::orchestrator::store::SqliteSequenceStore;
 use crate::orchestrator::{Controller, ControllerConfig, ControllerHandle};
@@ -185,8 +185,10 @@ impl Plane {
                 .await
                 .map_err(|e| open_err("the event store")(Box::new(e)))?,
         );
+        // The bus's log writes every accepted event into the event store in the same
+        // transaction: "accepted" and "stored" are one write, and no datastore consumer runs.
         let log = Arc::new(
-            SqliteEventLog::new(db.clone())
+            SqliteEventLog::write_through(&events)
                 .await
                 .map_err(|e| open_err("the event log")(Box::new(e)))?,
         );
@@ -215,12 +217,6 @@ impl Plane {
         let controller_task = tokio::spawn(controller.run(async move { stop.cancelled().await }));
 
         let events_dyn: Arc<dyn EventStore> = events;
-        // The datastore: every event of the bus goes into the event store.
-        let ingester = Ingester::subscribe(Arc::clone(&events_dyn), &*transport)
-            .await
-            .map_err(|e| open_err("the datastore subscription")(Box::new(e)))?;
-        let stop = controller_stop.clone();
-        let ingest_task = tokio::spawn(ingester.run(async move { stop.cancelled().await }));
         let stop = controller_stop.clone();
         let prune_log = Arc::clone(&log);
         let prune_task = tokio::spawn(async move {
@@ -314,14 +310,7 @@ impl Plane {
             controller_stop,
             api_task,
             controller_task,
-            background: vec![
-                tokio::spawn(async move {
-                    if let Ok(Err(e)) = ingest_task.await {
-                        tracing::error!(error = %e, "the datastore stopped");
-                    }
-                }),
-                prune_task,
-            ],
+            background: vec![prune_task],
             service_tasks,
             shutdown_deadline: config.shutdown_deadline,
         })

@@ -114,6 +114,7 @@ async fn the_event_store_the_bus_log_and_the_sequence_store_share_one_file_acros
         migrations,
         [
             ("bus".to_owned(), 1),
+            ("bus".to_owned(), 2),
             ("datastore".to_owned(), 1),
             ("sequences".to_owned(), 1)
         ],
@@ -198,7 +199,7 @@ async fn the_plane_keeps_the_sequence_state_in_keptn_db() {
     assert!(!dir.path().join("sequences.db").exists());
     let db = SqliteDb::open(dir.path().join("keptn.db")).await.unwrap();
     let components: Vec<(String,)> =
-        sqlx::query_as("SELECT component FROM keptn_migrations ORDER BY component")
+        sqlx::query_as("SELECT DISTINCT component FROM keptn_migrations ORDER BY component")
             .fetch_all(db.read_pool())
             .await
             .unwrap();

@@ -6,7 +6,7 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Row};
 
 mod coalesce;
-mod write;
+pub(crate) mod write;
 
 use super::record::{EventRecord, batch_records, decode_event, merge_outcomes};
 use super::sql::{self, Arg, Dialect, Statement};

@@ -38,7 +38,7 @@ fn values(rows: usize, columns: usize) -> String {
 
 /// Inserts records (ids unique within the slice) inside the writer's transaction and keeps
 /// roots and invalidations in step; returns one outcome per record.
-pub(super) async fn insert_records(
+pub(crate) async fn insert_records(
     conn: &mut SqliteConnection,
     records: &[EventRecord],
 ) -> Result<Vec<InsertOutcome>> {
