@@ -344,6 +344,14 @@ mod tests {
             .spawn()
             .expect("setsid and sleep exist");
         let pid = child.id();
+        // `setsid` makes the group right after the spawn; the deployer only stops a pid that
+        // leads its own group, so wait until it does.
+        let raw = rustix::process::Pid::from_raw(pid as i32).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while rustix::process::getpgid(Some(raw)).ok() != Some(raw) {
+            assert!(std::time::Instant::now() < deadline, "setsid made no group");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let files = StateFiles::new(dir.path());
         files
             .journal_launch(state::InstanceRecord { pid, port: 1 })
