@@ -2,9 +2,11 @@
 # API throughput of a release `keptn serve`, measured with wrk from a second process:
 # POST /api/v1/event (1.5 KB task-finished events) and GET /api/mongodb-datastore/event.
 # Usage: benches/scripts/api-throughput.sh [duration, default 10s]
+# CONNECTIONS="16 64 256" sets the wrk connection counts of the POST runs (default: 16 256).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration="${1:-10s}"
+connections="${CONNECTIONS:-16 256}"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q -p keptn
 keptn=target/release/keptn
@@ -32,8 +34,14 @@ request = function()
   return wrk.format(nil, nil, nil, body)
 end
 LUA
-echo "== POST /api/v1/event, 16 connections, $duration"
-wrk -t2 -c16 -d"$duration" -s "$dir/post.lua" "http://127.0.0.1:$port/api/v1/event"
+for c in $connections; do
+  echo "== POST /api/v1/event, $c connections, $duration"
+  wrk -t2 -c"$c" -d"$duration" -s "$dir/post.lua" "http://127.0.0.1:$port/api/v1/event"
+done
+stored=$(curl -sf -H "x-token: $token" \
+  "http://127.0.0.1:$port/api/mongodb-datastore/event?project=load&pageSize=1" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["totalCount"])')
+echo "== events stored in the project: $stored"
 echo "== GET /api/mongodb-datastore/event?project=load&pageSize=20, 16 connections, $duration"
 wrk -t2 -c16 -d"$duration" -H "x-token: $token" \
   "http://127.0.0.1:$port/api/mongodb-datastore/event?project=load&pageSize=20"

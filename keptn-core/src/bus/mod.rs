@@ -234,15 +234,15 @@ async fn append_loop(
                 Err(_) => break,
             }
         }
-        let events: Vec<KeptnEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
+        let (events, replies): (Vec<KeptnEvent>, Vec<_>) = batch.into_iter().unzip();
         match inner.log.append(&events).await {
             Ok(seqs) => {
                 let mut max = None;
                 {
                     let mut ring = inner.ring();
-                    for ((event, _), seq) in batch.iter().zip(&seqs) {
+                    for (event, seq) in events.into_iter().zip(&seqs) {
                         if let Some(seq) = seq {
-                            ring.push(Entry::new(*seq, event.clone()));
+                            ring.push(Entry::new(*seq, event));
                             max = Some(*seq);
                         }
                     }
@@ -254,14 +254,14 @@ async fn append_loop(
                         changed
                     });
                 }
-                for ((_, reply), seq) in batch.into_iter().zip(seqs) {
+                for (reply, seq) in replies.into_iter().zip(seqs) {
                     let _ = reply.send(Ok(seq));
                 }
             }
             Err(err) => {
                 let message = format!("{err}: {}", error_chain(&err));
-                tracing::error!(error = %message, events = batch.len(), "appending to the event log failed");
-                for (_, reply) in batch {
+                tracing::error!(error = %message, events = replies.len(), "appending to the event log failed");
+                for reply in replies {
                     let _ = reply.send(Err(message.clone()));
                 }
             }

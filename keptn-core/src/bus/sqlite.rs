@@ -20,9 +20,9 @@ use keptn_sdk::KeptnEvent;
 use sqlx::Row;
 
 use super::log::{ConsumerPosition, EventLog, LogError};
+use crate::datastore::DATASTORE_QUEUE_GROUP;
 use crate::datastore::record::{EventRecord, batch_records};
-use crate::datastore::sqlite::write::insert_records;
-use crate::datastore::{DATASTORE_QUEUE_GROUP, InsertOutcome};
+use crate::datastore::sqlite::write::insert_records_seq;
 use crate::db::{DbError, Migration, Migrations, SqliteDb};
 
 static BUS_MIGRATIONS: Migrations = Migrations {
@@ -47,12 +47,14 @@ static BUS_MIGRATIONS: Migrations = Migrations {
                   PRIMARY KEY (name, seq)
               ) WITHOUT ROWID;",
         },
+        // `event_seq` is the `seq` of the event's row in the event store: sequential and
+        // without an index of its own, so an entry costs an append, and reading joins by rowid.
         Migration {
             version: 2,
             description: "log entries that refer to the event store",
             sql: "CREATE TABLE bus_refs (
                   seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                  id TEXT NOT NULL UNIQUE,
+                  event_seq INTEGER NOT NULL,
                   appended_at INTEGER NOT NULL
               );",
         },
@@ -184,36 +186,26 @@ impl SqliteEventLog {
     }
 }
 
-/// Appends `(id, event)` rows to `table` (`bus_log` with the event, `bus_refs` without) in
-/// multi-row statements, and returns the sequence numbers of the rows that were new.
+/// Appends `(id, event)` rows to `bus_log` in multi-row statements, and returns the sequence
+/// numbers of the rows that were new.
 ///
 /// No `RETURNING` (each returned row costs a message from SQLite's connection thread): under the
 /// single writer, the rows of one statement get consecutive numbers ending at its last rowid;
 /// only when some were duplicates are the new ones read back.
 async fn append_rows(
     conn: &mut sqlx::SqliteConnection,
-    table: &str,
-    rows: &[(&str, Option<&str>)],
+    rows: &[(String, String)],
     now: i64,
 ) -> Result<HashMap<String, u64>, LogError> {
-    let with_event = table == "bus_log";
     let mut seqs = HashMap::with_capacity(rows.len());
     for chunk in rows.chunks(APPEND_CHUNK) {
-        let (one, columns) = if with_event {
-            ("(?, ?, ?)", "(id, appended_at, event)")
-        } else {
-            ("(?, ?)", "(id, appended_at)")
-        };
         let sql = format!(
-            "INSERT OR IGNORE INTO {table} {columns} VALUES {}",
-            vec![one; chunk.len()].join(", ")
+            "INSERT OR IGNORE INTO bus_log (id, appended_at, event) VALUES {}",
+            vec!["(?, ?, ?)"; chunk.len()].join(", ")
         );
         let mut query = sqlx::query(&sql);
         for (id, event) in chunk {
-            query = query.bind(*id).bind(now);
-            if with_event {
-                query = query.bind(event.unwrap_or_default());
-            }
+            query = query.bind(id).bind(now).bind(event);
         }
         let done = sqlx::Executor::execute(&mut *conn, query)
             .await
@@ -223,21 +215,45 @@ async fn append_rows(
         if count == chunk.len() {
             let first = last - chunk.len() as i64 + 1;
             for (offset, (id, _)) in chunk.iter().enumerate() {
-                seqs.insert((*id).to_owned(), (first + offset as i64) as u64);
+                seqs.insert(id.clone(), (first + offset as i64) as u64);
             }
         } else if count > 0 {
-            let found = sqlx::query(&format!(
-                "SELECT id, seq FROM {table} WHERE seq > ?1 AND seq <= ?2"
-            ))
-            .bind(last - count as i64)
-            .bind(last)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sql_err("append"))?;
+            let found = sqlx::query("SELECT id, seq FROM bus_log WHERE seq > ?1 AND seq <= ?2")
+                .bind(last - count as i64)
+                .bind(last)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(sql_err("append"))?;
             for row in found {
                 seqs.insert(row.get::<String, _>(0), row.get::<i64, _>(1) as u64);
             }
         }
+    }
+    Ok(seqs)
+}
+
+/// Appends one `bus_refs` entry per new event row (`event_seqs` in order) and returns their
+/// sequence numbers, consecutive under the single writer.
+async fn append_refs(
+    conn: &mut sqlx::SqliteConnection,
+    event_seqs: &[i64],
+    now: i64,
+) -> Result<Vec<u64>, LogError> {
+    let mut seqs = Vec::with_capacity(event_seqs.len());
+    for chunk in event_seqs.chunks(APPEND_CHUNK) {
+        let sql = format!(
+            "INSERT INTO bus_refs (event_seq, appended_at) VALUES {}",
+            vec!["(?, ?)"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for event_seq in chunk {
+            query = query.bind(*event_seq).bind(now);
+        }
+        let done = sqlx::Executor::execute(&mut *conn, query)
+            .await
+            .map_err(sql_err("append"))?;
+        let first = done.last_insert_rowid() - chunk.len() as i64 + 1;
+        seqs.extend((0..chunk.len()).map(|offset| (first + offset as i64) as u64));
     }
     Ok(seqs)
 }
@@ -261,51 +277,58 @@ impl EventLog for SqliteEventLog {
         let now = chrono::Utc::now().timestamp_millis();
         // The writer may run the closure again when another write of its group fails, so it
         // only reads what it captured.
-        let mut seqs: HashMap<String, u64> = if self.write_through {
-            let (records, _) = batch_records(events).map_err(|e| LogError::new("append", e))?;
+        if self.write_through {
+            let (records, firsts) =
+                batch_records(events).map_err(|e| LogError::new("append", e))?;
             let records = Arc::new(records);
-            self.db
+            let new_seqs: Vec<Option<u64>> = self
+                .db
                 .write(move |conn| {
                     let records = Arc::clone(&records);
                     Box::pin(async move {
-                        let outcomes = insert_records(conn, &records)
+                        let event_seqs = insert_records_seq(conn, &records)
                             .await
                             .map_err(|e| LogError::new("append", e))?;
-                        let fresh: Vec<(&str, Option<&str>)> = records
-                            .iter()
-                            .zip(outcomes)
-                            .filter(|(_, o)| *o == InsertOutcome::Inserted)
-                            .map(|(r, _)| (r.id.as_str(), None))
-                            .collect();
-                        append_rows(conn, "bus_refs", &fresh, now).await
-                    })
-                })
-                .await?
-        } else {
-            let rows: Arc<Vec<(String, String)>> = Arc::new(
-                events
-                    .iter()
-                    .map(|e| {
-                        (
-                            e.id.to_string(),
-                            String::from_utf8(e.to_json()).unwrap_or_default(),
+                        let fresh: Vec<i64> = event_seqs.iter().flatten().copied().collect();
+                        let mut refs = append_refs(conn, &fresh, now).await?.into_iter();
+                        Ok::<_, LogError>(
+                            event_seqs
+                                .iter()
+                                .map(|s| s.and_then(|_| refs.next()))
+                                .collect(),
                         )
                     })
-                    .collect(),
-            );
-            self.db
-                .write(move |conn| {
-                    let rows = Arc::clone(&rows);
-                    Box::pin(async move {
-                        let fresh: Vec<(&str, Option<&str>)> = rows
-                            .iter()
-                            .map(|(id, json)| (id.as_str(), Some(json.as_str())))
-                            .collect();
-                        append_rows(conn, "bus_log", &fresh, now).await
-                    })
                 })
-                .await?
-        };
+                .await?;
+            // `firsts` marks the later copies of an id within the batch; the others take the
+            // records' results in order.
+            let mut new_seqs = new_seqs.into_iter();
+            return Ok(firsts
+                .into_iter()
+                .map(|dup| match dup {
+                    Some(_) => None,
+                    None => new_seqs.next().flatten(),
+                })
+                .collect());
+        }
+        let rows: Arc<Vec<(String, String)>> = Arc::new(
+            events
+                .iter()
+                .map(|e| {
+                    (
+                        e.id.to_string(),
+                        String::from_utf8(e.to_json()).unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        );
+        let mut seqs = self
+            .db
+            .write(move |conn| {
+                let rows = Arc::clone(&rows);
+                Box::pin(async move { append_rows(conn, &rows, now).await })
+            })
+            .await?;
         // An id twice in one batch: its first occurrence was appended, the others are
         // duplicates.
         Ok(events.iter().map(|e| seqs.remove(e.id.as_str())).collect())
@@ -319,7 +342,7 @@ impl EventLog for SqliteEventLog {
         let sql = if self.write_through {
             "SELECT seq, event FROM (\
                  SELECT b.seq AS seq, e.event AS event FROM bus_refs b \
-                 JOIN events e ON e.id = b.id WHERE b.seq > ?1 \
+                 JOIN events e ON e.seq = b.event_seq WHERE b.seq > ?1 \
                  UNION ALL SELECT seq, event FROM bus_log WHERE seq > ?1) \
              ORDER BY seq LIMIT ?2"
         } else {

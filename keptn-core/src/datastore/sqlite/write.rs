@@ -42,6 +42,21 @@ pub(crate) async fn insert_records(
     conn: &mut SqliteConnection,
     records: &[EventRecord],
 ) -> Result<Vec<InsertOutcome>> {
+    Ok(insert_records_seq(conn, records)
+        .await?
+        .into_iter()
+        .map(|seq| match seq {
+            Some(_) => InsertOutcome::Inserted,
+            None => InsertOutcome::Duplicate,
+        })
+        .collect())
+}
+
+/// [`insert_records`] that returns the `seq` of each new row (`None` for a duplicate).
+pub(crate) async fn insert_records_seq(
+    conn: &mut SqliteConnection,
+    records: &[EventRecord],
+) -> Result<Vec<Option<i64>>> {
     let mut inserted: HashMap<&str, i64> = HashMap::with_capacity(records.len());
     for chunk in records.chunks(CHUNK) {
         let sql = format!("{EVENT_COLUMNS}{}", values(chunk.len(), 11));
@@ -96,13 +111,7 @@ pub(crate) async fn insert_records(
     record_invalidations(conn, records, &inserted).await?;
     Ok(records
         .iter()
-        .map(|r| {
-            if inserted.contains_key(r.id.as_str()) {
-                InsertOutcome::Inserted
-            } else {
-                InsertOutcome::Duplicate
-            }
-        })
+        .map(|r| inserted.get(r.id.as_str()).copied())
         .collect())
 }
 
