@@ -186,6 +186,26 @@ impl SqliteEventLog {
     }
 }
 
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Runs `head VALUES row, row, ...` with one `row` of placeholders per item of `chunk`, bound
+/// by `bind`; returns how many rows were inserted and the last rowid.
+async fn insert_chunk<T>(
+    conn: &mut sqlx::SqliteConnection,
+    head: &str,
+    row: &str,
+    chunk: &[T],
+    bind: impl for<'q> Fn(SqliteQuery<'q>, &'q T) -> SqliteQuery<'q>,
+) -> Result<(usize, i64), LogError> {
+    let sql = format!("{head} VALUES {}", vec![row; chunk.len()].join(", "));
+    let query = chunk.iter().fold(sqlx::query(&sql), &bind);
+    let done = sqlx::Executor::execute(&mut *conn, query)
+        .await
+        .map_err(sql_err("append"))?;
+    let count = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+    Ok((count, done.last_insert_rowid()))
+}
+
 /// Appends `(id, event)` rows to `bus_log` in multi-row statements, and returns the sequence
 /// numbers of the rows that were new.
 ///
@@ -199,19 +219,14 @@ async fn append_rows(
 ) -> Result<HashMap<String, u64>, LogError> {
     let mut seqs = HashMap::with_capacity(rows.len());
     for chunk in rows.chunks(APPEND_CHUNK) {
-        let sql = format!(
-            "INSERT OR IGNORE INTO bus_log (id, appended_at, event) VALUES {}",
-            vec!["(?, ?, ?)"; chunk.len()].join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for (id, event) in chunk {
-            query = query.bind(id).bind(now).bind(event);
-        }
-        let done = sqlx::Executor::execute(&mut *conn, query)
-            .await
-            .map_err(sql_err("append"))?;
-        let count = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
-        let last = done.last_insert_rowid();
+        let (count, last) = insert_chunk(
+            conn,
+            "INSERT OR IGNORE INTO bus_log (id, appended_at, event)",
+            "(?, ?, ?)",
+            chunk,
+            |query, (id, event)| query.bind(id).bind(now).bind(event),
+        )
+        .await?;
         if count == chunk.len() {
             let first = last - chunk.len() as i64 + 1;
             for (offset, (id, _)) in chunk.iter().enumerate() {
@@ -241,18 +256,15 @@ async fn append_refs(
 ) -> Result<Vec<u64>, LogError> {
     let mut seqs = Vec::with_capacity(event_seqs.len());
     for chunk in event_seqs.chunks(APPEND_CHUNK) {
-        let sql = format!(
-            "INSERT INTO bus_refs (event_seq, appended_at) VALUES {}",
-            vec!["(?, ?)"; chunk.len()].join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for event_seq in chunk {
-            query = query.bind(*event_seq).bind(now);
-        }
-        let done = sqlx::Executor::execute(&mut *conn, query)
-            .await
-            .map_err(sql_err("append"))?;
-        let first = done.last_insert_rowid() - chunk.len() as i64 + 1;
+        let (_, last) = insert_chunk(
+            conn,
+            "INSERT INTO bus_refs (event_seq, appended_at)",
+            "(?, ?)",
+            chunk,
+            |query, event_seq| query.bind(*event_seq).bind(now),
+        )
+        .await?;
+        let first = last - chunk.len() as i64 + 1;
         seqs.extend((0..chunk.len()).map(|offset| (first + offset as i64) as u64));
     }
     Ok(seqs)
