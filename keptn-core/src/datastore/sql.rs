@@ -4,9 +4,13 @@
 //! composite index ends with `time` (SQLite appends the rowid `seq` itself; PostgreSQL indexes
 //! name it), so the order comes from the index and `LIMIT` stops early.
 
+use std::future::Future;
+
+use keptn_sdk::event::KeptnEvent;
+
 use super::filter::{FilterField, FilterTerm};
-use super::record::query_time_nanos;
-use super::{EventQuery, Page, TypeQuery};
+use super::record::{EventRecord, batch_records, decode_event, merge_outcomes, query_time_nanos};
+use super::{BatchOutcome, EventQuery, InsertOutcome, Page, Result, StoreError, TypeQuery};
 
 /// The SQL dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +256,76 @@ pub(crate) fn type_query(dialect: Dialect, query: &TypeQuery, limit: u32) -> Sta
         ),
         args: b.args,
     }
+}
+
+/// A failure of the database behind a SQL store.
+pub(crate) fn backend(message: &str, err: sqlx::Error) -> StoreError {
+    StoreError::with_source(crate::db::sqlx_kind(&err), message.to_owned(), err)
+}
+
+/// The event stored as JSON text in column `index` of `row`.
+pub(crate) fn event_at<R>(row: &R, index: usize) -> Result<KeptnEvent>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let json: &str = row
+        .try_get(index)
+        .map_err(|e| StoreError::corrupt("an event row has no event column", e))?;
+    decode_event(json)
+}
+
+/// The rows of an [`event_query`] select, `(count, event)`: the events, and the total count
+/// the rows carry (`None` when there are no rows).
+pub(crate) fn page_rows<R>(rows: &[R]) -> Result<(Vec<KeptnEvent>, Option<u64>)>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut total = None;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let count: i64 = row
+            .try_get(0)
+            .map_err(|e| StoreError::corrupt("an event row has no count column", e))?;
+        total = Some(u64::try_from(count).unwrap_or(0));
+        events.push(event_at(row, 1)?);
+    }
+    Ok((events, total))
+}
+
+/// `EventStore::insert_batch` over a backend's `write` of de-duplicated records.
+pub(crate) async fn insert_batch_with<F, Fut>(
+    events: &[KeptnEvent],
+    write: F,
+) -> Result<BatchOutcome>
+where
+    F: FnOnce(Vec<EventRecord>) -> Fut,
+    Fut: Future<Output = Result<Vec<InsertOutcome>>>,
+{
+    let (records, partial) = batch_records(events)?;
+    if records.is_empty() {
+        return Ok(merge_outcomes(partial, []));
+    }
+    let decided = write(records).await?;
+    Ok(merge_outcomes(partial, decided))
+}
+
+/// `EventStore::insert` over a backend's `write` of records.
+pub(crate) async fn insert_with<F, Fut>(event: &KeptnEvent, write: F) -> Result<InsertOutcome>
+where
+    F: FnOnce(Vec<EventRecord>) -> Fut,
+    Fut: Future<Output = Result<Vec<InsertOutcome>>>,
+{
+    let record = EventRecord::from_event(event)?;
+    let outcomes = write(vec![record]).await?;
+    Ok(outcomes
+        .first()
+        .copied()
+        .unwrap_or(InsertOutcome::Duplicate))
 }
 
 #[cfg(test)]

@@ -2,14 +2,14 @@
 
 use async_trait::async_trait;
 use keptn_sdk::event::KeptnEvent;
+use sqlx::Arguments;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, Row};
 
 mod coalesce;
 pub(crate) mod write;
 
-use super::record::{EventRecord, batch_records, decode_event, merge_outcomes};
-use super::sql::{self, Arg, Dialect, Statement};
+use super::record::EventRecord;
+use super::sql::{self, Arg, Dialect, Statement, backend};
 use super::{
     BatchOutcome, EventPage, EventQuery, EventStore, InsertOutcome, Result, StoreError,
     StoreErrorKind, TypeQuery, check_project_name,
@@ -74,14 +74,7 @@ impl SqliteEventStore {
             .fetch_all(self.db.read_pool())
             .await
             .map_err(|e| backend("query of events failed", e))?;
-        rows.iter()
-            .map(|row| {
-                let json: &str = row
-                    .try_get(0)
-                    .map_err(|e| StoreError::corrupt("an event row has no event column", e))?;
-                decode_event(json)
-            })
-            .collect()
+        rows.iter().map(|row| sql::event_at(row, 0)).collect()
     }
 }
 
@@ -103,28 +96,14 @@ pub(crate) fn arguments(args: Vec<Arg>) -> Result<SqliteArguments<'static>> {
     Ok(out)
 }
 
-fn backend(message: &str, err: sqlx::Error) -> StoreError {
-    StoreError::with_source(crate::db::sqlx_kind(&err), message.to_owned(), err)
-}
-
 #[async_trait]
 impl EventStore for SqliteEventStore {
     async fn insert(&self, event: &KeptnEvent) -> Result<InsertOutcome> {
-        let record = EventRecord::from_event(event)?;
-        let outcomes = self.write_records(vec![record]).await?;
-        Ok(outcomes
-            .first()
-            .copied()
-            .unwrap_or(InsertOutcome::Duplicate))
+        sql::insert_with(event, |records| self.write_records(records)).await
     }
 
     async fn insert_batch(&self, events: &[KeptnEvent]) -> Result<BatchOutcome> {
-        let (records, partial) = batch_records(events)?;
-        if records.is_empty() {
-            return Ok(merge_outcomes(partial, []));
-        }
-        let decided = self.write_records(records).await?;
-        Ok(merge_outcomes(partial, decided))
+        sql::insert_batch_with(events, |records| self.write_records(records)).await
     }
 
     async fn query(&self, query: &EventQuery) -> Result<EventPage> {
@@ -134,18 +113,7 @@ impl EventStore for SqliteEventStore {
             .fetch_all(self.db.read_pool())
             .await
             .map_err(|e| backend("query of events failed", e))?;
-        let mut total = None;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let count: i64 = row
-                .try_get(0)
-                .map_err(|e| StoreError::corrupt("an event row has no count column", e))?;
-            total = Some(u64::try_from(count).unwrap_or(0));
-            let json: &str = row
-                .try_get(1)
-                .map_err(|e| StoreError::corrupt("an event row has no event column", e))?;
-            events.push(decode_event(json)?);
-        }
+        let (events, total) = sql::page_rows(&rows)?;
         let total = match total {
             Some(total) => total,
             None if page.offset == 0 => 0,
