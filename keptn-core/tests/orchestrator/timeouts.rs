@@ -5,12 +5,52 @@ use std::time::Duration;
 use keptn_core::orchestrator::MemoryShipyardSource;
 use keptn_core::orchestrator::store::MemorySequenceStore;
 use keptn_core::orchestrator::{ControllerConfig, CoreConfig, ExecutionState};
-use keptn_sdk::event::KeptnResult;
+use keptn_sdk::event::{KeptnContext, KeptnEvent, KeptnResult};
 use keptn_sdk::transport::MemoryTransport;
 use serde_json::json;
 
 use super::shipyards::DELIVERY;
 use super::support::{Answer, PROJECT, Plane};
+
+/// A plane on memory stores with the DELIVERY shipyard and `core` as the controller's core.
+async fn plane_with(core: CoreConfig) -> Plane {
+    let shipyards = MemoryShipyardSource::new();
+    shipyards.set_yaml(PROJECT, DELIVERY);
+    let config = ControllerConfig {
+        core,
+        ..ControllerConfig::default()
+    };
+    Plane::start_with(
+        std::sync::Arc::new(MemorySequenceStore::new()),
+        shipyards,
+        MemoryTransport::default(),
+        config,
+    )
+    .await
+}
+
+/// Lets `after` pass, checking that `finished_type` comes only at its very end (not a second
+/// earlier) and that it reports an errored, failed sequence; returns that event.
+async fn times_out_after(
+    plane: &Plane,
+    finished_type: &str,
+    ctx: &KeptnContext,
+    after: Duration,
+) -> KeptnEvent {
+    tokio::time::advance(after - Duration::from_secs(1)).await;
+    plane.settle().await;
+    assert!(plane.events.of(finished_type, ctx).is_empty());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let finished = plane.events.wait_for(finished_type, ctx).await;
+    assert_eq!(
+        (
+            finished.data["status"].as_str(),
+            finished.data["result"].as_str()
+        ),
+        (Some("errored"), Some("fail"))
+    );
+    finished
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_task_without_any_answer_times_out_the_sequence_after_ten_minutes() {
@@ -21,26 +61,13 @@ async fn a_task_without_any_answer_times_out_the_sequence_after_ten_minutes() {
         .events
         .wait_for("sh.keptn.event.deployment.triggered", ctx)
         .await;
-    tokio::time::advance(Duration::from_secs(599)).await;
-    plane.settle().await;
-    assert!(
-        plane
-            .events
-            .of("sh.keptn.event.dev.delivery.finished", ctx)
-            .is_empty()
-    );
-    tokio::time::advance(Duration::from_secs(1)).await;
-    let finished = plane
-        .events
-        .wait_for("sh.keptn.event.dev.delivery.finished", ctx)
-        .await;
-    assert_eq!(
-        (
-            finished.data["status"].as_str(),
-            finished.data["result"].as_str()
-        ),
-        (Some("errored"), Some("fail"))
-    );
+    let finished = times_out_after(
+        &plane,
+        "sh.keptn.event.dev.delivery.finished",
+        ctx,
+        Duration::from_secs(600),
+    )
+    .await;
     assert_eq!(
         finished.data["message"],
         "sequence timed out while waiting for task sh.keptn.event.deployment.triggered to receive a correlating .started or .finished event"
@@ -68,21 +95,10 @@ async fn a_task_without_any_answer_times_out_the_sequence_after_ten_minutes() {
 
 #[tokio::test(start_paused = true)]
 async fn the_wait_for_a_first_answer_is_configurable() {
-    let shipyards = MemoryShipyardSource::new();
-    shipyards.set_yaml(PROJECT, DELIVERY);
-    let config = ControllerConfig {
-        core: CoreConfig {
-            task_started_wait: Duration::from_secs(10),
-            ..CoreConfig::default()
-        },
-        ..ControllerConfig::default()
-    };
-    let plane = Plane::start_with(
-        std::sync::Arc::new(MemorySequenceStore::new()),
-        shipyards,
-        MemoryTransport::default(),
-        config,
-    )
+    let plane = plane_with(CoreConfig {
+        task_started_wait: Duration::from_secs(10),
+        ..CoreConfig::default()
+    })
     .await;
     let trigger = plane.trigger("dev", "single", "carts").await;
     plane
@@ -216,26 +232,13 @@ async fn a_task_timeout_ends_a_started_task_that_never_finishes() {
         .await;
     plane.answer(&task, "svc", &[Answer::Started]).await;
     plane.settle().await;
-    tokio::time::advance(Duration::from_secs(299)).await;
-    plane.settle().await;
-    assert!(
-        plane
-            .events
-            .of("sh.keptn.event.dev.bounded.finished", ctx)
-            .is_empty()
-    );
-    tokio::time::advance(Duration::from_secs(1)).await;
-    let finished = plane
-        .events
-        .wait_for("sh.keptn.event.dev.bounded.finished", ctx)
-        .await;
-    assert_eq!(
-        (
-            finished.data["status"].as_str(),
-            finished.data["result"].as_str()
-        ),
-        (Some("errored"), Some("fail"))
-    );
+    let finished = times_out_after(
+        &plane,
+        "sh.keptn.event.dev.bounded.finished",
+        ctx,
+        Duration::from_secs(300),
+    )
+    .await;
     assert_eq!(
         finished.data["message"],
         "sequence timed out: task mytask did not finish within 5m"
@@ -248,21 +251,10 @@ async fn a_task_timeout_ends_a_started_task_that_never_finishes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_default_task_timeout_applies_to_tasks_without_their_own() {
-    let shipyards = MemoryShipyardSource::new();
-    shipyards.set_yaml(PROJECT, DELIVERY);
-    let config = ControllerConfig {
-        core: CoreConfig {
-            default_task_timeout: Some(Duration::from_secs(3600)),
-            ..CoreConfig::default()
-        },
-        ..ControllerConfig::default()
-    };
-    let plane = Plane::start_with(
-        std::sync::Arc::new(MemorySequenceStore::new()),
-        shipyards,
-        MemoryTransport::default(),
-        config,
-    )
+    let plane = plane_with(CoreConfig {
+        default_task_timeout: Some(Duration::from_secs(3600)),
+        ..CoreConfig::default()
+    })
     .await;
     let trigger = plane.trigger("dev", "single", "carts").await;
     let ctx = &trigger.shkeptncontext;
