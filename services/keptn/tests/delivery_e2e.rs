@@ -74,6 +74,37 @@ fn results(events: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
+/// Triggers a delivery of `image` to the carts service of sockshop; returns its keptn context.
+fn deliver_carts(server: &Server, image: &str) -> String {
+    let out = server.keptn_ok(&[
+        "trigger",
+        "delivery",
+        "--project",
+        "sockshop",
+        "--service",
+        "carts",
+        "--image",
+        image,
+    ]);
+    context_of(&out)
+}
+
+/// Waits up to `secs` seconds (failing with `what`) for an `event_type` event of `context` in
+/// `stage` of sockshop.
+fn await_event(
+    server: &Server,
+    what: &str,
+    event_type: &str,
+    stage: &str,
+    context: &str,
+    secs: u64,
+) {
+    eventually(what, Duration::from_secs(secs), || {
+        let events = server.events(event_type, "sockshop", Some(stage), Some(context));
+        (!events.is_empty()).then_some(())
+    });
+}
+
 #[test]
 fn the_sockshop_delivery_reaches_production_and_a_slow_version_is_stopped_in_staging() {
     let mut server = GracefulServer::start();
@@ -380,17 +411,7 @@ fn serve_with_the_helm_deployer_answers_deployments_as_helm_service() {
         example("shipyard-sockshop.yaml").to_str().unwrap(),
     ]);
     server.keptn_ok(&["create", "service", "carts", "--project", "sockshop"]);
-    let out = server.keptn_ok(&[
-        "trigger",
-        "delivery",
-        "--project",
-        "sockshop",
-        "--service",
-        "carts",
-        "--image",
-        "carts:0.13.1",
-    ]);
-    let context = context_of(&out);
+    let context = deliver_carts(&server, "carts:0.13.1");
     let finished = eventually(
         "the helm deployment's answer",
         Duration::from_secs(30),
@@ -420,26 +441,15 @@ fn processes_that_outlive_a_crashed_server_are_adopted_by_the_next_start() {
         &demo_run_config(&["--slow-while", &marker]),
         &[],
     );
-    let out = server.keptn_ok(&[
-        "trigger",
-        "delivery",
-        "--project",
-        "sockshop",
-        "--service",
-        "carts",
-        "--image",
-        "carts:0.13.1",
-    ]);
-    let context = context_of(&out);
-    eventually("the deployment in dev", Duration::from_secs(30), || {
-        let events = server.events(
-            "deployment.finished",
-            "sockshop",
-            Some("dev"),
-            Some(&context),
-        );
-        (!events.is_empty()).then_some(())
-    });
+    let context = deliver_carts(&server, "carts:0.13.1");
+    await_event(
+        &server,
+        "the deployment in dev",
+        "deployment.finished",
+        "dev",
+        &context,
+        30,
+    );
     let uri = server.deployment_uri("sockshop", "dev");
     let (_, pid) = demo_version(&uri);
 
@@ -474,37 +484,25 @@ fn a_delivery_survives_restarts_of_the_server_and_runs_each_task_once() {
         &demo_run_config(&[]),
         &["staging"],
     );
-    let out = server.keptn_ok(&[
-        "trigger",
-        "delivery",
-        "--project",
-        "sockshop",
-        "--service",
-        "carts",
-        "--image",
-        "carts:0.13.1",
-    ]);
-    let context = context_of(&out);
-    eventually("the deployment in dev", Duration::from_secs(30), || {
-        let done = server.events(
-            "deployment.finished",
-            "sockshop",
-            Some("dev"),
-            Some(&context),
-        );
-        (!done.is_empty()).then_some(())
-    });
+    let context = deliver_carts(&server, "carts:0.13.1");
+    await_event(
+        &server,
+        "the deployment in dev",
+        "deployment.finished",
+        "dev",
+        &context,
+        30,
+    );
     assert_eq!(server.stop(), Some(0), "SIGTERM mid-sequence exits 0");
     server.launch(&[]);
-    eventually("the delivery in staging", Duration::from_secs(60), || {
-        let started = server.events(
-            "deployment.triggered",
-            "sockshop",
-            Some("staging"),
-            Some(&context),
-        );
-        (!started.is_empty()).then_some(())
-    });
+    await_event(
+        &server,
+        "the delivery in staging",
+        "deployment.triggered",
+        "staging",
+        &context,
+        60,
+    );
     server.kill();
     server.launch(&[]);
     let finished = eventually(
