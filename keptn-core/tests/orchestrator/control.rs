@@ -2,7 +2,7 @@
 
 use keptn_core::orchestrator::store::{PageRequest, TriggeredFilter};
 use keptn_core::orchestrator::{ControllerError, ExecutionState};
-use keptn_sdk::event::{KeptnContext, KeptnResult};
+use keptn_sdk::event::KeptnContext;
 use serde_json::json;
 
 use super::shipyards::DELIVERY;
@@ -69,13 +69,7 @@ async fn abort_ends_a_running_sequence_as_aborted_and_closes_its_task() {
         0
     );
 
-    plane
-        .answer(
-            &task,
-            "svc",
-            &[Answer::Finished(KeptnResult::Pass, json!({}))],
-        )
-        .await;
+    plane.pass(&task, "svc").await;
     plane.settle().await;
     assert_eq!(
         plane
@@ -142,13 +136,7 @@ async fn pause_holds_the_next_task_and_resume_sends_it() {
     plane
         .state_when(ctx, |s| s.state == ExecutionState::Paused)
         .await;
-    plane
-        .answer(
-            &deployment,
-            "helm",
-            &[Answer::Finished(KeptnResult::Pass, json!({}))],
-        )
-        .await;
+    plane.pass(&deployment, "helm").await;
     plane.settle().await;
     assert!(
         plane
@@ -221,13 +209,7 @@ async fn aborting_a_paused_sequence_with_a_partially_finished_task_ends_it() {
         .await;
     plane.answer(&task, "first", &[Answer::Started]).await;
     plane.answer(&task, "second", &[Answer::Started]).await;
-    plane
-        .answer(
-            &task,
-            "first",
-            &[Answer::Finished(KeptnResult::Pass, json!({}))],
-        )
-        .await;
+    plane.pass(&task, "first").await;
     plane.settle().await;
     assert!(
         plane

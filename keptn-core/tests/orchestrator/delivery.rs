@@ -157,13 +157,7 @@ async fn events_arriving_out_of_order_still_complete_the_task() {
         .events
         .wait_for("sh.keptn.event.mytask.triggered", ctx)
         .await;
-    plane
-        .answer(
-            &task,
-            "svc",
-            &[Answer::Finished(KeptnResult::Pass, json!({}))],
-        )
-        .await;
+    plane.pass(&task, "svc").await;
     plane.settle().await;
     assert!(
         plane

@@ -97,13 +97,7 @@ async fn one_failed_finished_among_several_executors_stops_the_sequence() {
     plane
         .answer(&deployment, "webhook", &[Answer::Started])
         .await;
-    plane
-        .answer(
-            &deployment,
-            "helm",
-            &[Answer::Finished(KeptnResult::Pass, json!({}))],
-        )
-        .await;
+    plane.pass(&deployment, "helm").await;
     plane.settle().await;
     assert!(
         plane

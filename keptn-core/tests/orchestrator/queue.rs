@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use keptn_core::orchestrator::ExecutionState;
-use keptn_sdk::event::{KeptnContext, KeptnResult};
+use keptn_sdk::event::KeptnContext;
 use serde_json::json;
 
 use super::shipyards::DELIVERY;
@@ -140,13 +140,7 @@ async fn a_sequence_waiting_for_approval_does_not_block_the_queue() {
         .await;
     plane.answer(&other_task, "svc", &[Answer::Started]).await;
 
-    plane
-        .answer(
-            &approval,
-            "approval-service",
-            &[Answer::Finished(KeptnResult::Pass, json!({}))],
-        )
-        .await;
+    plane.pass(&approval, "approval-service").await;
     plane.settle().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
@@ -162,13 +156,7 @@ async fn a_sequence_waiting_for_approval_does_not_block_the_queue() {
         })
         .await;
 
-    plane
-        .answer(
-            &other_task,
-            "svc",
-            &[Answer::Finished(KeptnResult::Pass, json!({}))],
-        )
-        .await;
+    plane.pass(&other_task, "svc").await;
     plane
         .state_when(&other.shkeptncontext, |s| {
             s.state == ExecutionState::Finished
