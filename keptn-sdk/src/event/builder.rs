@@ -129,12 +129,12 @@ impl KeptnEvent {
     }
 
     /// The id of this trigger's `.started` or `.finished` answer from `source`: derived from the
-    /// trigger id, the source and the phase (a version-5 UUID), so an executor that answers the
-    /// same trigger again (after a crash, or on a redelivery) sends the same id and every
+    /// trigger id, the source and the phase ([`EventId::derive`]), so an executor that answers
+    /// the same trigger again (after a crash, or on a redelivery) sends the same id and every
     /// consumer recognises the repeat. Different executors answer with different ids.
     pub fn response_id(&self, source: &str, phase: Phase) -> EventId {
-        let key = format!("{}|{}|{}", self.id, source, phase);
-        EventId::new(uuid::Uuid::new_v5(&RESPONSE_NAMESPACE, key.as_bytes()).to_string())
+        self.id
+            .derive(&RESPONSE_NAMESPACE, &format!("|{source}|{phase}"))
     }
 
     fn response_with_id(

@@ -87,13 +87,12 @@ pub fn services(config: &ServicesConfig, list: &mut Vec<Box<dyn PlaneService>>) 
 }
 
 /// A stable id for an event derived from `parent` (a `.triggered` event id) and `salt` (who
-/// sends it and what it is, e.g. `lighthouse-service/started`): a name-based UUID, the same
-/// every time.
+/// sends it and what it is, e.g. `lighthouse-service/started`): the same every time
+/// ([`EventId::derive`]).
 pub fn derived_id(parent: &EventId, salt: &str) -> EventId {
     // A fixed namespace of our own, so these ids never collide with other name-based UUIDs.
     const NAMESPACE: Uuid = Uuid::from_u128(0x6b65_7074_6e2d_7273_8000_0000_0000_0001);
-    let name = format!("{}/{}", parent.as_str(), salt);
-    EventId::new(Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string())
+    parent.derive(&NAMESPACE, &format!("/{salt}"))
 }
 
 /// The `.started` answer to `triggered`, with an id derived from it.
