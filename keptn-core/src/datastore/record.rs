@@ -68,18 +68,19 @@ impl EventRecord {
     /// stored (an empty id or context, a time outside 1677-09-21..2262-04-11).
     pub fn from_event(event: &KeptnEvent) -> Result<Self, StoreError> {
         let time = Self::check(event)?;
+        let unserializable = |e| {
+            StoreError::with_source(
+                super::StoreErrorKind::InvalidEvent,
+                format!("event {} cannot be serialized", event.id),
+                e,
+            )
+        };
         let json = if event.data.get("eventContext").is_some() {
-            let mut value = serde_json::to_value(event).map_err(|e| {
-                StoreError::with_source(
-                    super::StoreErrorKind::InvalidEvent,
-                    format!("event {} cannot be serialized", event.id),
-                    e,
-                )
-            })?;
+            let mut value = serde_json::to_value(event).map_err(unserializable)?;
             strip_event_context(&mut value);
             value.to_string()
         } else {
-            String::from_utf8(event.to_json()).unwrap_or_default()
+            serde_json::to_string(event).map_err(unserializable)?
         };
         let project = non_empty(event.project());
         let event_type = event.type_string();

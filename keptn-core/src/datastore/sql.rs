@@ -21,6 +21,11 @@ pub(crate) enum Dialect {
     Postgres,
 }
 
+/// The one event type SQLite's partial index `events_evaluations` covers (migration 2).
+/// SQLite uses a partial index only when the query states the index's condition itself, not
+/// through a parameter, so a condition on this type is written as a literal.
+const INDEXED_TYPE: &str = "sh.keptn.event.evaluation.finished";
+
 /// A bound argument.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Arg {
@@ -65,6 +70,16 @@ impl Builder {
         if let Some(value) = value {
             let p = self.param(Arg::Text(value.to_owned()));
             self.conditions.push(format!("{column} = {p}"));
+        }
+    }
+
+    /// `column = value` for an event type (see [`INDEXED_TYPE`]).
+    fn type_eq(&mut self, column: &str, value: Option<&str>) {
+        match value {
+            Some(INDEXED_TYPE) if self.dialect == Dialect::Sqlite => {
+                self.conditions.push(format!("{column} = '{INDEXED_TYPE}'"));
+            }
+            other => self.eq(column, other),
         }
     }
 
@@ -176,7 +191,7 @@ pub(crate) fn event_query(
     b.eq(&format!("{t}.project"), query.project.as_deref());
     b.eq(&format!("{t}.stage"), query.stage.as_deref());
     b.eq(&format!("{t}.service"), query.service.as_deref());
-    b.eq(&format!("{t}.type"), query.event_type.as_deref());
+    b.type_eq(&format!("{t}.type"), query.event_type.as_deref());
     b.eq(&format!("{t}.source"), query.source.as_deref());
     b.eq(id_column, query.event_id.as_ref().map(|i| i.as_str()));
     b.time(
@@ -229,7 +244,7 @@ pub(crate) fn type_query(dialect: Dialect, query: &TypeQuery, limit: u32) -> Sta
     for term in terms {
         b.term(term);
     }
-    b.eq("e.type", Some(&query.event_type));
+    b.type_eq("e.type", Some(&query.event_type));
     b.time(
         "e.time",
         ">",

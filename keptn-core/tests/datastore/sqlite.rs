@@ -43,7 +43,10 @@ async fn events_and_schema_survive_a_reopen_and_migrations_run_once() {
             .fetch_all(db.read_pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![("datastore".to_owned(), 1)]);
+    assert_eq!(
+        versions,
+        vec![("datastore".to_owned(), 1), ("datastore".to_owned(), 2)]
+    );
     db.close().await;
 }
 

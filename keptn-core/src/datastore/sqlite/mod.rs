@@ -19,11 +19,27 @@ use crate::db::{Migration, Migrations, SqliteDb};
 /// The schema of the event store in SQLite.
 pub static SQLITE_MIGRATIONS: Migrations = Migrations {
     component: "datastore",
-    steps: &[Migration {
+    steps: &STEPS,
+};
+
+static STEPS: [Migration; 2] = [
+    Migration {
         version: 1,
         description: "events, roots, invalidated",
         sql: include_str!("../../../migrations/sqlite/datastore/0001_events.sql"),
-    }],
+    },
+    Migration {
+        version: 2,
+        description: "partial index over evaluation results",
+        sql: include_str!("../../../migrations/sqlite/datastore/0002_evaluation_index.sql"),
+    },
+];
+
+/// The schema as version 1 left it, to test the upgrade from it.
+#[cfg(test)]
+static FIRST_VERSION: Migrations = Migrations {
+    component: "datastore",
+    steps: STEPS.split_at(1).0,
 };
 
 /// An [`EventStore`] in a SQLite database shared through [`SqliteDb`]: writes go through the

@@ -40,6 +40,14 @@ fn assert_ordered_by_index(name: &str, statement: &Statement, plan: &[String]) {
     );
 }
 
+fn assert_uses_index(name: &str, plan: &[String]) {
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("USING INDEX events_evaluations")),
+        "{name}: does not read the evaluation index\n{plan:#?}"
+    );
+}
+
 fn event_query(f: impl FnOnce(&mut EventQuery)) -> EventQuery {
     let mut q = EventQuery::default();
     f(&mut q);
@@ -105,6 +113,16 @@ async fn every_query_shape_is_an_index_lookup() {
                 q.stage = Some("dev".into());
                 q.service = Some("carts".into());
                 q.event_type = Some("t".into());
+            }),
+            true,
+        ),
+        (
+            "project + stage + service + evaluation.finished",
+            event_query(|q| {
+                q.project = p();
+                q.stage = Some("dev".into());
+                q.service = Some("carts".into());
+                q.event_type = Some("sh.keptn.event.evaluation.finished".into());
             }),
             true,
         ),
@@ -177,6 +195,19 @@ async fn every_query_shape_is_an_index_lookup() {
             true,
         ),
     ];
+    // The evaluations of a service in a stage come from the partial index over evaluation
+    // results, whichever query form asks for them.
+    let (select, _) = sql::event_query(
+        Dialect::Sqlite,
+        &event_query(|q| {
+            q.project = p();
+            q.stage = Some("dev".into());
+            q.service = Some("carts".into());
+            q.event_type = Some("sh.keptn.event.evaluation.finished".into());
+        }),
+        page,
+    );
+    assert_uses_index("evaluations of a service", &plan(&store, &select).await);
     for (name, expression, ordered) in type_shapes {
         for exclude_invalidated in [false, true] {
             let mut query = TypeQuery::new(
@@ -187,10 +218,93 @@ async fn every_query_shape_is_an_index_lookup() {
             let statement = sql::type_query(Dialect::Sqlite, &query, 5);
             let statement_plan = plan(&store, &statement).await;
             assert_no_scan(name, &statement, &statement_plan);
+            if name.starts_with("lighthouse") {
+                assert_uses_index(name, &statement_plan);
+            }
             if ordered {
                 assert_ordered_by_index(name, &statement, &statement_plan);
             }
         }
     }
+    db.close().await;
+}
+
+/// A database of schema version 1 keeps its events when version 2 replaces the five-column
+/// index with the partial index over evaluation results, and the evaluation query reads it.
+#[tokio::test]
+async fn a_version_1_store_upgrades_in_place() {
+    use crate::datastore::InsertOutcome;
+    use crate::datastore::record::EventRecord;
+    use crate::datastore::sqlite::{FIRST_VERSION, write::insert_records};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keptn.db");
+    let event = |id: &str, ty: &str, second: u32| {
+        serde_json::from_value::<keptn_sdk::event::KeptnEvent>(serde_json::json!({
+            "specversion": "1.0", "id": id, "source": "upgrade-test",
+            "type": format!("sh.keptn.event.{ty}"),
+            "time": format!("2024-01-01T00:00:{second:02}Z"),
+            "shkeptncontext": "8a1c0a3e-4b5f-4c1a-9d7e-2f3b4c5d6e7f",
+            "data": {"project": "sockshop", "stage": "dev", "service": "carts", "result": "pass"},
+        }))
+        .unwrap()
+    };
+    let events = [
+        event("e1", "evaluation.triggered", 1),
+        event("e2", "evaluation.finished", 2),
+        event("e3", "deployment.finished", 3),
+        event("e4", "evaluation.finished", 4),
+    ];
+    let db = SqliteDb::open(&path).await.unwrap();
+    db.migrate(&FIRST_VERSION).await.unwrap();
+    let records: Vec<EventRecord> = events
+        .iter()
+        .map(|e| EventRecord::from_event(e).unwrap())
+        .collect();
+    let stored = db
+        .write(move |conn| {
+            let records = records.clone();
+            Box::pin(async move { insert_records(conn, &records).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![InsertOutcome::Inserted; 4]);
+    db.close().await;
+
+    let db = SqliteDb::open(&path).await.unwrap();
+    let store = SqliteEventStore::new(db.clone()).await.unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name",
+    )
+    .fetch_all(db.read_pool())
+    .await
+    .unwrap();
+    assert!(
+        indexes.contains(&"events_evaluations".to_owned()),
+        "{indexes:?}"
+    );
+    assert!(
+        !indexes.contains(&"events_project_stage_service_type_time".to_owned()),
+        "{indexes:?}"
+    );
+    let query = TypeQuery::new(
+        "sh.keptn.event.evaluation.finished",
+        EventFilter::parse("data.project:sockshop AND data.stage:dev AND data.service:carts")
+            .unwrap(),
+    );
+    let found = crate::datastore::EventStore::query_by_type(&store, &query)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = found.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["e4", "e2"]);
+    let mut all = EventQuery::project("sockshop");
+    all.stage = Some("dev".into());
+    all.service = Some("carts".into());
+    all.event_type = Some("sh.keptn.event.deployment.finished".into());
+    let page = crate::datastore::EventStore::query(&store, &all)
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].id.as_str(), "e3");
     db.close().await;
 }
