@@ -48,11 +48,45 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// A random-looking but deterministic UUID, so ids land all over the id index as real ones do.
-fn uuid(kind: u64, n: u64) -> String {
+/// How the data set's event ids and Keptn contexts are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ids {
+    /// Time-ordered (version 7 layout), as keptn-rs generates and derives them: new ids land
+    /// at the end of the id and context indexes.
+    TimeOrdered,
+    /// Random (version 4 layout), as other Keptn producers send them: new ids land all over
+    /// the indexes.
+    Random,
+}
+
+/// The start of the data set's clock: event `n` happens `n * 10` ms after it.
+const EPOCH_MS: u64 = 1_704_067_200_000;
+
+/// A deterministic UUID of kind `kind` (1: event, 2: context) for item `n`, first seen at
+/// event `at` of the data set.
+fn uuid(ids: Ids, kind: u64, n: u64, at: u64) -> String {
     let hi = mix(n ^ (kind << 56));
     let lo = mix(hi ^ n);
-    uuid::Uuid::from_u64_pair(hi, lo).to_string()
+    let bytes = uuid::Uuid::from_u64_pair(hi, lo).into_bytes();
+    match ids {
+        Ids::Random => uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string(),
+        Ids::TimeOrdered => uuid::Builder::from_unix_timestamp_millis(
+            EPOCH_MS + at * 10,
+            bytes[6..].try_into().expect("ten bytes"),
+        )
+        .into_uuid()
+        .to_string(),
+    }
+}
+
+fn event_id(ids: Ids, n: u64) -> String {
+    uuid(ids, 1, n, n)
+}
+
+fn context_id(ids: Ids, context: u64) -> String {
+    uuid(ids, 2, context, context * PER_CONTEXT)
 }
 
 fn scope_of(context: u64) -> (String, &'static str, String) {
@@ -63,7 +97,7 @@ fn scope_of(context: u64) -> (String, &'static str, String) {
 }
 
 /// Event `n` of the data set: about 1.5 KB of JSON.
-fn bench_event(n: u64) -> KeptnEvent {
+fn bench_event(ids: Ids, n: u64) -> KeptnEvent {
     let context = n / PER_CONTEXT;
     let step = n % PER_CONTEXT;
     let (project, stage, service) = scope_of(context);
@@ -87,16 +121,17 @@ fn bench_event(n: u64) -> KeptnEvent {
     });
     KeptnEvent {
         specversion: SpecVersion::V10,
-        id: EventId::new(uuid(1, n)),
+        id: EventId::new(event_id(ids, n)),
         source: "benchmark".to_owned(),
         event_type: EventType::parse(TYPES[step as usize]),
-        time: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
-            + chrono::Duration::milliseconds(n as i64 * 10),
+        time: Utc
+            .timestamp_millis_opt((EPOCH_MS + n * 10) as i64)
+            .unwrap(),
         datacontenttype: Some("application/json".to_owned()),
         dataschema: None,
         subject: None,
-        shkeptncontext: KeptnContext::new(uuid(2, context)),
-        triggeredid: (step > 0).then(|| EventId::new(uuid(1, n - step))),
+        shkeptncontext: KeptnContext::new(context_id(ids, context)),
+        triggeredid: (step > 0).then(|| EventId::new(event_id(ids, n - step))),
         gitcommitid: None,
         shkeptnspecversion: Some("0.2.4".to_owned()),
         extensions: Default::default(),
@@ -108,7 +143,7 @@ async fn fill(store: &dyn EventStore, from: u64, to: u64) {
     let mut n = from;
     while n < to {
         let end = (n + 512).min(to);
-        let batch: Vec<KeptnEvent> = (n..end).map(bench_event).collect();
+        let batch: Vec<KeptnEvent> = (n..end).map(|n| bench_event(Ids::TimeOrdered, n)).collect();
         store
             .insert_batch(&batch)
             .await
@@ -160,7 +195,8 @@ fn target_dir() -> PathBuf {
 
 /// A SQLite store holding events `0..size`, from the cache when it is complete.
 async fn sqlite_with(size: u64) -> (SqliteDb, SqliteEventStore) {
-    let path = target_dir().join(format!("sqlite-{size}.db"));
+    // The name changes with the data set (v2: time-ordered ids), so an old file is not reused.
+    let path = target_dir().join(format!("sqlite-{size}-v2.db"));
     if path.exists() {
         let db = SqliteDb::open(&path)
             .await
@@ -272,7 +308,8 @@ fn busiest_thread(
 
 /// Insert throughput into an empty store: one caller inserting one event at a time, 64
 /// concurrent callers inserting one event each (group commit at work), batches from one
-/// caller, and batches from four callers (their serialization overlaps the writer's work).
+/// caller, and batches from four callers (their serialization overlaps the writer's work);
+/// all with time-ordered ids, and batches once more with random ids.
 fn bench_inserts(c: &mut Criterion, rt: &Runtime, backend: &str, store: Arc<dyn EventStore>) {
     let next = Arc::new(AtomicU64::new(10_000_000_000));
     let mut group = c.benchmark_group(format!("{backend}/insert"));
@@ -281,12 +318,13 @@ fn bench_inserts(c: &mut Criterion, rt: &Runtime, backend: &str, store: Arc<dyn 
         .measurement_time(Duration::from_secs(5));
     let chunk = 2048_u64;
     group.throughput(Throughput::Elements(chunk));
-    for (name, batch, callers) in [
-        ("single", 1, 1),
-        ("single-64-callers", 1, 64),
-        ("batch-100", 100, 1),
-        ("batch-512", 512, 1),
-        ("batch-512-4-callers", 512, 4),
+    for (name, batch, callers, ids) in [
+        ("single", 1, 1, Ids::TimeOrdered),
+        ("single-64-callers", 1, 64, Ids::TimeOrdered),
+        ("batch-100", 100, 1, Ids::TimeOrdered),
+        ("batch-512", 512, 1, Ids::TimeOrdered),
+        ("batch-512-4-callers", 512, 4, Ids::TimeOrdered),
+        ("batch-512-random-ids", 512, 1, Ids::Random),
     ] {
         let (store, next) = (Arc::clone(&store), Arc::clone(&next));
         let cpu = Arc::new(std::sync::Mutex::new((
@@ -307,7 +345,7 @@ fn bench_inserts(c: &mut Criterion, rt: &Runtime, backend: &str, store: Arc<dyn 
                         .map(|caller| {
                             let mine: Vec<KeptnEvent> = (first..first + events)
                                 .filter(|n| n % callers as u64 == caller)
-                                .map(bench_event)
+                                .map(|n| bench_event(ids, n))
                                 .collect();
                             mine.chunks(batch).map(<[KeptnEvent]>::to_vec).collect()
                         })
@@ -319,17 +357,21 @@ fn bench_inserts(c: &mut Criterion, rt: &Runtime, backend: &str, store: Arc<dyn 
                     for share in shares {
                         let store = Arc::clone(&store);
                         tasks.push(tokio::spawn(async move {
-                            for part in share {
+                            for part in &share {
                                 if let [single] = part.as_slice() {
                                     store.insert(single).await.expect("insert");
                                 } else {
-                                    store.insert_batch(&part).await.expect("insert");
+                                    store.insert_batch(part).await.expect("insert");
                                 }
                             }
+                            // The caller's events are freed after the clock stops: that is
+                            // the caller's cost, not the store's.
+                            share
                         }));
                     }
+                    let mut done = Vec::with_capacity(tasks.len());
                     for task in tasks {
-                        task.await.expect("insert task");
+                        done.push(task.await.expect("insert task"));
                     }
                     let elapsed = started.elapsed();
                     let busiest = busiest_thread(&threads_before, &thread_cpu());
@@ -343,6 +385,7 @@ fn bench_inserts(c: &mut Criterion, rt: &Runtime, backend: &str, store: Arc<dyn 
                             total.3 = name;
                         }
                     }
+                    drop(done);
                     elapsed
                 }
             });
@@ -383,7 +426,7 @@ fn bench_queries(
                 let (store, counter) = (Arc::clone(&store), Arc::clone(&counter));
                 async move {
                     let context = mix(counter.fetch_add(1, Ordering::Relaxed)) % contexts;
-                    let mut q = EventQuery::context(uuid(2, context));
+                    let mut q = EventQuery::context(context_id(Ids::TimeOrdered, context));
                     q.page_size = Some(20);
                     let page = store.query(&q).await.expect("query");
                     assert_eq!(page.events.len() as u64, PER_CONTEXT);
