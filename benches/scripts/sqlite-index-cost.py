@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """What each index of the SQLite event store costs per inserted row, with Python's sqlite3.
 
-The same table and indexes as keptn-core/migrations/sqlite/datastore/0001_events.sql, 1.5 KB
-rows in transactions of 512 (WAL, synchronous=NORMAL, 8 KiB pages as the store uses), each
-index set on a fresh file. It measures SQLite alone, without the store's Rust layer, so that the
-cost of the schema and the cost of the code around it can be told apart.
+The same table and indexes as keptn-core/migrations/sqlite/datastore/, 1.5 KB rows in
+transactions of 512 (WAL, synchronous=NORMAL, 8 KiB pages as the store uses), each index set
+on a fresh file, once with random (v4) ids and Keptn contexts and once with time-ordered (v7)
+ones as keptn-rs generates them. It measures SQLite alone, without the store's Rust layer, so
+that the cost of the schema and the cost of the code around it can be told apart.
 
 Usage: benches/scripts/sqlite-index-cost.py [rows, default 60000]
 """
@@ -28,18 +29,36 @@ INDEXES = {
     "project+type": "CREATE INDEX events_project_type_time ON events (project, type, time)",
     "project+stage+service+type": "CREATE INDEX events_project_stage_service_type_time "
     "ON events (project, stage, service, type, time)",
+    "evaluations (partial)": "CREATE INDEX events_evaluations ON events "
+    "(project, stage, service, time) WHERE type = 'sh.keptn.event.evaluation.finished'",
 }
+# The index sets of schema version 1 and version 2.
+VERSION_1 = ["id", "context", "project", "project+type", "project+stage+service+type"]
+VERSION_2 = ["id", "context", "project", "project+type", "evaluations (partial)"]
+TYPES = [f"sh.keptn.event.{task}.{phase}" for task in ("deployment", "test", "evaluation")
+         for phase in ("triggered", "started", "finished")]
 INSERT = ("INSERT OR IGNORE INTO events (id, keptn_context, project, stage, service, type, "
           "source, time, triggered_id, result, event) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 
 
-def rows():
-    """30 events per keptn context, 10 projects x 3 stages x 50 services."""
+def time_ordered(millis):
+    """A UUIDv7: 48-bit Unix milliseconds, version 7, variant, 74 random bits."""
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & (2**62 - 1))
+    return str(uuid.UUID(int=value))
+
+
+def rows(ordered):
+    """30 events per keptn context, 10 projects x 3 stages x 50 services, nine task types."""
     start = time.time_ns()
     message = "x" * 1100
-    contexts = [str(uuid.uuid4()) for _ in range(ROWS // 30 + 1)]
-    return [(str(uuid.uuid4()), contexts[n // 30], f"project{n % 10}", f"stage{n % 3}",
-             f"service{n % 50}", "sh.keptn.event.test.finished", "bench", start + n * 1000,
+
+    def new_id(n):
+        return time_ordered(start // 1_000_000 + n) if ordered else str(uuid.uuid4())
+
+    contexts = [new_id(i * 30) for i in range(ROWS // 30 + 1)]
+    return [(new_id(n), contexts[n // 30], f"project{n % 10}", f"stage{n % 3}",
+             f"service{n % 50}", TYPES[n % len(TYPES)], "bench", start + n * 1000,
              str(uuid.uuid4()), "pass", f'{{"id":"{n}","message":"{message}"}}')
             for n in range(ROWS)]
 
@@ -60,17 +79,18 @@ def run(label, indexes, data):
             db.execute("COMMIT")
         cpu, wall = time.process_time() - cpu, time.time() - wall
         db.close()
-    print(f"{label:45s} {len(data) / wall:9.0f} rows/s  {cpu / len(data) * 1e6:6.1f} us CPU/row",
+    print(f"{label:72s} {len(data) / wall:9.0f} rows/s  {cpu / len(data) * 1e6:6.1f} us CPU/row",
           flush=True)
 
 
 def main():
-    data = rows()
-    names = list(INDEXES)
-    run("no index", [], data)
-    for k in range(1, len(names) + 1):
-        run(" + ".join(names[:k]), names[:k], data)
-    run("all but project+stage+service+type", names[:-1], data)
+    for ordered in (False, True):
+        data = rows(ordered)
+        print(f"-- {'time-ordered' if ordered else 'random'} ids", flush=True)
+        run("no index", [], data)
+        for k in range(1, len(VERSION_1) + 1):
+            run(" + ".join(VERSION_1[:k]), VERSION_1[:k], data)
+        run("schema version 2 (partial evaluation index)", VERSION_2, data)
 
 
 if __name__ == "__main__":
