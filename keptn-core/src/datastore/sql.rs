@@ -211,7 +211,13 @@ pub(crate) fn event_query(
     };
     let count_from = if query.root { "roots r" } else { "events e" };
     let where_clause = b.where_clause();
-    let count_sql = format!("SELECT COUNT(*) FROM {count_from}{where_clause}");
+    let count_sql = if dialect == Dialect::Sqlite && is_project_only(query) {
+        // The project is the only argument so far: SQLite keeps this count in a table.
+        "SELECT COALESCE((SELECT c.events FROM project_counts c WHERE c.project = ?1), 0)"
+            .to_owned()
+    } else {
+        format!("SELECT COUNT(*) FROM {count_from}{where_clause}")
+    };
     let count = Statement {
         sql: count_sql.clone(),
         args: b.args.clone(),
@@ -227,6 +233,37 @@ pub(crate) fn event_query(
         args: b.args,
     };
     (select, count)
+}
+
+/// Whether `query` asks for all events of one project: the count SQLite keeps per project
+/// (`project_counts`, migration 3) answers its `totalCount`.
+fn is_project_only(query: &EventQuery) -> bool {
+    let EventQuery {
+        project,
+        stage,
+        service,
+        keptn_context,
+        event_type,
+        source,
+        event_id,
+        from_time,
+        before_time,
+        root,
+        // Paging does not change the count. Listing every field makes a new filter a compile
+        // error here rather than a wrong count.
+        page_size: _,
+        next_page_key: _,
+    } = query;
+    project.is_some()
+        && !root
+        && stage.is_none()
+        && service.is_none()
+        && keptn_context.is_none()
+        && event_type.is_none()
+        && source.is_none()
+        && event_id.is_none()
+        && from_time.is_none()
+        && before_time.is_none()
 }
 
 /// The query of a [`TypeQuery`].

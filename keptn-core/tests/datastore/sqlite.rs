@@ -45,8 +45,64 @@ async fn events_and_schema_survive_a_reopen_and_migrations_run_once() {
             .unwrap();
     assert_eq!(
         versions,
-        vec![("datastore".to_owned(), 1), ("datastore".to_owned(), 2)]
+        vec![
+            ("datastore".to_owned(), 1),
+            ("datastore".to_owned(), 2),
+            ("datastore".to_owned(), 3)
+        ]
     );
+    db.close().await;
+}
+
+/// `totalCount` of a project's events comes from the count kept per project: it follows
+/// inserts, ignores duplicates and events without a project, and is reset by a delete.
+#[tokio::test]
+async fn project_totals_follow_inserts_duplicates_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = open(&dir.path().join("keptn.db")).await;
+    let of = |id: &str, project: Option<&str>| {
+        let data = match project {
+            Some(p) => json!({"project": p}),
+            None => json!({}),
+        };
+        event(id, "c1", "sh.keptn.event.test.finished", at(1), data)
+    };
+    let total = |project: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .query(&EventQuery::project(project))
+                .await
+                .unwrap()
+                .total_count
+        }
+    };
+    let batch = [
+        of("a1", Some("a")),
+        of("a2", Some("a")),
+        of("b1", Some("b")),
+        of("x1", None),
+    ];
+    store.insert_batch(&batch).await.unwrap();
+    // A redelivered batch, and one new event beside it.
+    let again = [
+        of("a1", Some("a")),
+        of("a2", Some("a")),
+        of("a3", Some("a")),
+    ];
+    store.insert_batch(&again).await.unwrap();
+    store.insert(&of("b1", Some("b"))).await.unwrap();
+    assert_eq!((total("a").await, total("b").await), (3, 1));
+    // A page past the end still reports the total.
+    let mut past = EventQuery::project("a");
+    past.page_size = Some(2);
+    let first = store.query(&past).await.unwrap();
+    assert_eq!((first.events.len(), first.total_count), (2, 3));
+
+    store.delete_project("a").await.unwrap();
+    assert_eq!((total("a").await, total("b").await), (0, 1));
+    store.insert(&of("a1", Some("a"))).await.unwrap();
+    assert_eq!(total("a").await, 1);
     db.close().await;
 }
 

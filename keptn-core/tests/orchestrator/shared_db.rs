@@ -117,6 +117,7 @@ async fn the_event_store_the_bus_log_and_the_sequence_store_share_one_file_acros
             ("bus".to_owned(), 2),
             ("datastore".to_owned(), 1),
             ("datastore".to_owned(), 2),
+            ("datastore".to_owned(), 3),
             ("sequences".to_owned(), 1)
         ],
         "each component's schema is applied once"

@@ -22,7 +22,7 @@ pub static SQLITE_MIGRATIONS: Migrations = Migrations {
     steps: &STEPS,
 };
 
-static STEPS: [Migration; 2] = [
+static STEPS: [Migration; 3] = [
     Migration {
         version: 1,
         description: "events, roots, invalidated",
@@ -32,6 +32,11 @@ static STEPS: [Migration; 2] = [
         version: 2,
         description: "partial index over evaluation results",
         sql: include_str!("../../../migrations/sqlite/datastore/0002_evaluation_index.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "event count per project",
+        sql: include_str!("../../../migrations/sqlite/datastore/0003_project_counts.sql"),
     },
 ];
 
@@ -157,7 +162,7 @@ impl EventStore for SqliteEventStore {
             .write(move |conn| {
                 let project = project.clone();
                 Box::pin(async move {
-                    for table in ["events", "roots", "invalidated"] {
+                    for table in ["events", "roots", "invalidated", "project_counts"] {
                         sqlx::query(&format!("DELETE FROM {table} WHERE project = ?"))
                             .bind(&project)
                             .execute(&mut *conn)

@@ -230,12 +230,12 @@ async fn every_query_shape_is_an_index_lookup() {
 }
 
 /// A database of schema version 1 keeps its events when version 2 replaces the five-column
-/// index with the partial index over evaluation results, and the evaluation query reads it.
+/// index with the partial index over evaluation results, and the evaluation query reads it;
+/// version 3 counts the events already stored per project.
 #[tokio::test]
 async fn a_version_1_store_upgrades_in_place() {
-    use crate::datastore::InsertOutcome;
     use crate::datastore::record::EventRecord;
-    use crate::datastore::sqlite::{FIRST_VERSION, write::insert_records};
+    use crate::datastore::sqlite::FIRST_VERSION;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keptn.db");
@@ -261,14 +261,40 @@ async fn a_version_1_store_upgrades_in_place() {
         .iter()
         .map(|e| EventRecord::from_event(e).unwrap())
         .collect();
+    // The rows as version 1 stored them (today's writer also keeps tables version 1 lacks).
     let stored = db
         .write(move |conn| {
             let records = records.clone();
-            Box::pin(async move { insert_records(conn, &records).await })
+            Box::pin(async move {
+                let mut stored = Vec::new();
+                for r in &records {
+                    let done = sqlx::query(
+                        "INSERT INTO events (id, keptn_context, project, stage, service, type, \
+                         source, time, triggered_id, result, event) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(&r.id)
+                    .bind(&r.keptn_context)
+                    .bind(&r.project)
+                    .bind(&r.stage)
+                    .bind(&r.service)
+                    .bind(&r.event_type)
+                    .bind(&r.source)
+                    .bind(r.time)
+                    .bind(&r.triggered_id)
+                    .bind(&r.result)
+                    .bind(&r.json)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| sql::backend("version 1 insert", e))?;
+                    stored.push(done.rows_affected());
+                }
+                Ok::<_, crate::datastore::StoreError>(stored)
+            })
         })
         .await
         .unwrap();
-    assert_eq!(stored, vec![InsertOutcome::Inserted; 4]);
+    assert_eq!(stored, vec![1; 4]);
     db.close().await;
 
     let db = SqliteDb::open(&path).await.unwrap();
@@ -306,5 +332,10 @@ async fn a_version_1_store_upgrades_in_place() {
         .unwrap();
     assert_eq!(page.events.len(), 1);
     assert_eq!(page.events[0].id.as_str(), "e3");
+    // Migration 3 counted the project's events that were already there.
+    let project = crate::datastore::EventStore::query(&store, &EventQuery::project("sockshop"))
+        .await
+        .unwrap();
+    assert_eq!(project.total_count, 4);
     db.close().await;
 }

@@ -37,7 +37,7 @@ fn values(rows: usize, columns: usize) -> String {
 }
 
 /// Inserts records (ids unique within the slice) inside the writer's transaction and keeps
-/// roots and invalidations in step; returns one outcome per record.
+/// roots, invalidations and project counts in step; returns one outcome per record.
 pub(crate) async fn insert_records(
     conn: &mut SqliteConnection,
     records: &[EventRecord],
@@ -109,6 +109,7 @@ pub(crate) async fn insert_records_seq(
     }
     update_roots(conn, records, &inserted).await?;
     record_invalidations(conn, records, &inserted).await?;
+    count_projects(conn, records, &inserted).await?;
     Ok(records
         .iter()
         .map(|r| inserted.get(r.id.as_str()).copied())
@@ -150,6 +151,38 @@ async fn update_roots(
         conn.execute(query)
             .await
             .map_err(|e| backend("root update failed", e))?;
+    }
+    Ok(())
+}
+
+/// Adds the new events of each project to `project_counts` (one row per project).
+async fn count_projects(
+    conn: &mut SqliteConnection,
+    records: &[EventRecord],
+    inserted: &HashMap<&str, i64>,
+) -> Result<()> {
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    for r in records {
+        if let Some(project) = &r.project {
+            if inserted.contains_key(r.id.as_str()) {
+                *counts.entry(project.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let counts: Vec<(&str, i64)> = counts.into_iter().collect();
+    for chunk in counts.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO project_counts (project, events) VALUES {} \
+             ON CONFLICT (project) DO UPDATE SET events = events + excluded.events",
+            values(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&sql);
+        for (project, count) in chunk {
+            query = query.bind(*project).bind(*count);
+        }
+        conn.execute(query)
+            .await
+            .map_err(|e| backend("counting the events of a project failed", e))?;
     }
     Ok(())
 }
