@@ -236,6 +236,7 @@ async fn every_query_shape_is_an_index_lookup() {
 async fn a_version_1_store_upgrades_in_place() {
     use crate::datastore::record::EventRecord;
     use crate::datastore::sqlite::FIRST_VERSION;
+    use crate::datastore::sqlite::write::{bind_event, event_insert};
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keptn.db");
@@ -268,25 +269,11 @@ async fn a_version_1_store_upgrades_in_place() {
             Box::pin(async move {
                 let mut stored = Vec::new();
                 for r in &records {
-                    let done = sqlx::query(
-                        "INSERT INTO events (id, keptn_context, project, stage, service, type, \
-                         source, time, triggered_id, result, event) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(&r.id)
-                    .bind(&r.keptn_context)
-                    .bind(&r.project)
-                    .bind(&r.stage)
-                    .bind(&r.service)
-                    .bind(&r.event_type)
-                    .bind(&r.source)
-                    .bind(r.time)
-                    .bind(&r.triggered_id)
-                    .bind(&r.result)
-                    .bind(&r.json)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| sql::backend("version 1 insert", e))?;
+                    let statement = event_insert(1);
+                    let done = bind_event(sqlx::query(&statement), r)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| sql::backend("version 1 insert", e))?;
                     stored.push(done.rows_affected());
                 }
                 Ok::<_, crate::datastore::StoreError>(stored)

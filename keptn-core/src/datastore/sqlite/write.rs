@@ -11,7 +11,9 @@ const CHUNK: usize = 500;
 
 use std::collections::HashMap;
 
-use sqlx::sqlite::SqliteConnection;
+use sqlx::Sqlite;
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteConnection};
 use sqlx::{Executor, Row};
 
 use super::backend;
@@ -30,6 +32,30 @@ const ROOT_UPSERT: &str = " ON CONFLICT (keptn_context) DO UPDATE SET \
     event_seq = excluded.event_seq, event_id = excluded.event_id, project = excluded.project, \
     stage = excluded.stage, service = excluded.service, type = excluded.type, \
     source = excluded.source, time = excluded.time WHERE excluded.time < roots.time";
+
+/// The `INSERT` of `rows` events into `events`; bind each with [`bind_event`].
+pub(crate) fn event_insert(rows: usize) -> String {
+    format!("{EVENT_COLUMNS}{}", values(rows, 11))
+}
+
+/// Binds the columns of one event row of [`event_insert`].
+pub(crate) fn bind_event<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    r: &'q EventRecord,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    query
+        .bind(&r.id)
+        .bind(&r.keptn_context)
+        .bind(&r.project)
+        .bind(&r.stage)
+        .bind(&r.service)
+        .bind(&r.event_type)
+        .bind(&r.source)
+        .bind(r.time)
+        .bind(&r.triggered_id)
+        .bind(&r.result)
+        .bind(&r.json)
+}
 
 fn values(rows: usize, columns: usize) -> String {
     let row = format!("({})", vec!["?"; columns].join(", "));
@@ -59,21 +85,10 @@ pub(crate) async fn insert_records_seq(
 ) -> Result<Vec<Option<i64>>> {
     let mut inserted: HashMap<&str, i64> = HashMap::with_capacity(records.len());
     for chunk in records.chunks(CHUNK) {
-        let sql = format!("{EVENT_COLUMNS}{}", values(chunk.len(), 11));
+        let sql = event_insert(chunk.len());
         let mut query = sqlx::query(&sql);
         for r in chunk {
-            query = query
-                .bind(&r.id)
-                .bind(&r.keptn_context)
-                .bind(&r.project)
-                .bind(&r.stage)
-                .bind(&r.service)
-                .bind(&r.event_type)
-                .bind(&r.source)
-                .bind(r.time)
-                .bind(&r.triggered_id)
-                .bind(&r.result)
-                .bind(&r.json);
+            query = bind_event(query, r);
         }
         let done = conn
             .execute(query)
