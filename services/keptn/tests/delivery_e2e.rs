@@ -74,19 +74,19 @@ fn results(events: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
-/// Triggers a delivery of `image` to the carts service of sockshop; returns its keptn context.
-fn deliver_carts(server: &Server, image: &str) -> String {
-    let out = server.keptn_ok(&[
-        "trigger",
-        "delivery",
-        "--project",
-        "sockshop",
-        "--service",
-        "carts",
-        "--image",
-        image,
-    ]);
-    context_of(&out)
+/// Triggers a delivery of carts 0.13.1 and waits until it is deployed in dev; returns its
+/// keptn context.
+fn deliver_carts_to_dev(server: &Server) -> String {
+    let context = server.deliver_carts("carts:0.13.1");
+    await_event(
+        server,
+        "the deployment in dev",
+        "deployment.finished",
+        "dev",
+        &context,
+        30,
+    );
+    context
 }
 
 /// Waits up to `secs` seconds (failing with `what`) for an `event_type` event of `context` in
@@ -411,7 +411,7 @@ fn serve_with_the_helm_deployer_answers_deployments_as_helm_service() {
         example("shipyard-sockshop.yaml").to_str().unwrap(),
     ]);
     server.keptn_ok(&["create", "service", "carts", "--project", "sockshop"]);
-    let context = deliver_carts(&server, "carts:0.13.1");
+    let context = server.deliver_carts("carts:0.13.1");
     let finished = eventually(
         "the helm deployment's answer",
         Duration::from_secs(30),
@@ -441,15 +441,7 @@ fn processes_that_outlive_a_crashed_server_are_adopted_by_the_next_start() {
         &demo_run_config(&["--slow-while", &marker]),
         &[],
     );
-    let context = deliver_carts(&server, "carts:0.13.1");
-    await_event(
-        &server,
-        "the deployment in dev",
-        "deployment.finished",
-        "dev",
-        &context,
-        30,
-    );
+    deliver_carts_to_dev(&server);
     let uri = server.deployment_uri("sockshop", "dev");
     let (_, pid) = demo_version(&uri);
 
@@ -484,15 +476,7 @@ fn a_delivery_survives_restarts_of_the_server_and_runs_each_task_once() {
         &demo_run_config(&[]),
         &["staging"],
     );
-    let context = deliver_carts(&server, "carts:0.13.1");
-    await_event(
-        &server,
-        "the deployment in dev",
-        "deployment.finished",
-        "dev",
-        &context,
-        30,
-    );
+    let context = deliver_carts_to_dev(&server);
     assert_eq!(server.stop(), Some(0), "SIGTERM mid-sequence exits 0");
     server.launch(&[]);
     await_event(

@@ -77,21 +77,7 @@ fn a_restart_keeps_projects_events_and_unfinished_sequences() {
         shipyard.to_str().unwrap(),
     ]);
     server.keptn_ok(&["create", "service", "carts", "--project", "sockshop"]);
-    let out = server.keptn_ok(&[
-        "trigger",
-        "delivery",
-        "--project",
-        "sockshop",
-        "--service",
-        "carts",
-        "--image",
-        "docker.io/keptnexamples/carts:0.13.1",
-    ]);
-    let context = out
-        .lines()
-        .find_map(|l| l.strip_prefix("Keptn context: "))
-        .expect("the context is printed")
-        .to_owned();
+    let context = server.deliver_carts("docker.io/keptnexamples/carts:0.13.1");
     let token = server.token.clone();
     assert_eq!(server.stop(), Some(0), "SIGTERM ends keptn serve with 0");
     server.launch(&[]);

@@ -155,6 +155,22 @@ impl Server {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+
+    /// Triggers a delivery of `image` to the carts service of sockshop; returns its keptn
+    /// context.
+    pub fn deliver_carts(&self, image: &str) -> String {
+        let out = self.keptn_ok(&[
+            "trigger",
+            "delivery",
+            "--project",
+            "sockshop",
+            "--service",
+            "carts",
+            "--image",
+            image,
+        ]);
+        context_of(&out)
+    }
 }
 
 impl Drop for Server {
